@@ -1,0 +1,3 @@
+/** The few ops the autograd engine itself needs (summing gradients, the default root gradient). */
+export { add } from '../ops/elementwise.js';
+export { onesLike, zerosLike } from '../ops/creation.js';
