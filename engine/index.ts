@@ -15,3 +15,4 @@ export { noGrad, enableGrad, isGradEnabled, setAnomalyMode, detectAnomaly } from
 export { grad, vjp, jvp, hvp, type GradOptions } from './autograd/functional.js';
 export { Generator, manualSeed, defaultGenerator } from './random.js';
 export { scope, liveTensors, setLeakTracking } from './memory.js';
+export * from './gradcheck/index.js';

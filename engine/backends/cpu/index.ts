@@ -2,8 +2,13 @@ import type { Backend, Kernel, Storage } from '../../backend.js';
 import { registerBackend } from '../../backend.js';
 import type { DType, TypedArray } from '../../dtype.js';
 import { typedArrayFor } from '../../dtype.js';
+import { attentionKernels } from './attention.js';
+import { convKernels } from './conv.js';
 import { creationKernels } from './creation.js';
 import { elementwiseKernels } from './elementwise.js';
+import { indexingKernels } from './indexing.js';
+import { matmulKernels } from './matmul.js';
+import { normKernels } from './norm.js';
 import { reduceKernels } from './reduce.js';
 import { shapeKernels } from './shape.js';
 import { type CpuStorage, makeCpuStorage } from './storage.js';
@@ -13,7 +18,17 @@ import { type CpuStorage, makeCpuStorage } from './storage.js';
  * Kernel files mirror the op families in `engine/ops/`.
  */
 const kernels = new Map<string, Kernel>(
-  Object.entries({ ...elementwiseKernels, ...reduceKernels, ...shapeKernels, ...creationKernels }),
+  Object.entries({
+    ...creationKernels,
+    ...elementwiseKernels,
+    ...reduceKernels,
+    ...shapeKernels,
+    ...indexingKernels,
+    ...matmulKernels,
+    ...convKernels,
+    ...normKernels,
+    ...attentionKernels,
+  }),
 );
 
 export const cpuBackend: Backend = {
@@ -36,10 +51,5 @@ export const cpuBackend: Backend = {
   },
   kernel: (op) => kernels.get(op),
 };
-
-/** Adds kernels for more op families (each family file registers its own). */
-export function registerCpuKernels(more: Record<string, Kernel>): void {
-  for (const [name, k] of Object.entries(more)) kernels.set(name, k);
-}
 
 registerBackend(cpuBackend);

@@ -1,0 +1,3 @@
+import type { Kernel } from '../../backend.js';
+
+export const normKernels: Record<string, Kernel> = {};
