@@ -16,3 +16,4 @@ export { grad, vjp, jvp, hvp, type GradOptions } from './autograd/functional.js'
 export { Generator, manualSeed, defaultGenerator } from './random.js';
 export { scope, liveTensors, setLeakTracking } from './memory.js';
 export * from './gradcheck/index.js';
+export * from './safetensors.js';

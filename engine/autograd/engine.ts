@@ -2,9 +2,9 @@ import { EngineError, OpInputError, fmtShape } from '../errors.js';
 import { checkFinite } from '../op.js';
 import type { Tensor } from '../tensor.js';
 import { shapesEqual } from '../shape.js';
-import { enableGrad, isAnomalyMode, noGrad } from './mode.js';
+import { enableGrad, isAnomalyMode, noGrad, withoutForwardChecks } from './mode.js';
 import type { GraphNode } from './node.js';
-import { add, onesLike, zerosLike } from './helpers.js';
+import { add, clone, onesLike, zerosLike } from './helpers.js';
 
 export interface BackwardOptions {
   /** Keep the graph so that backward can run through it again. */
@@ -58,7 +58,7 @@ export function backwardPass(
       if (targetSet) node.outputs.forEach((o, i) => targetSet.has(o) && slots[i] && captured.set(o, slots[i]!));
       const gradOutputs = node.outputs.map((o, i) => slots[i] ?? zerosLike(o));
       const needsGrad = node.inputs.map((t) => t.requiresGrad);
-      const grads = node.op.backward!({ inputs: node.inputs, outputs: node.outputs, attrs: node.attrs, needsGrad }, gradOutputs);
+      const grads = withoutForwardChecks(() => node.op.backward!({ inputs: node.inputs, outputs: node.outputs, attrs: node.attrs, needsGrad }, gradOutputs));
       nodeGrads.delete(node);
       if (!retainGraph) node.released = true;
       if (isAnomalyMode()) checkFinite(`${node.op.name} (backward)`, node.inputs, grads.filter((g): g is Tensor => !!g));
@@ -72,22 +72,32 @@ export function backwardPass(
       });
     }
   };
-  if (createGraph) enableGrad(sweep);
-  else noGrad(sweep);
-
-  if (targets) {
-    // A non-leaf target whose producer was not needed still holds its gradient in its producer's slots.
-    return targets.map((t) => (t.gradFn ? (captured.get(t) ?? nodeGrads.get(t.gradFn)?.[t.outputIndex]) : leafGrads.get(t)) ?? null);
-  }
-  const store = (): void => {
-    for (const [leaf, g] of leafGrads) {
-      leaf.grad = leaf.grad ? add(leaf.grad, g) : g;
-      leaf.grad.persistent = leaf.persistent;
-    }
+  // Rules may pass a gradient through unchanged (add gives both inputs the same tensor), so two results, or a
+  // result and the caller's seed, could be one object, and disposing one would free the other. Each result
+  // handed out is a tensor of its own.
+  const handedOut = new Set<Tensor>(rootGrads);
+  const own = (g: Tensor): Tensor => {
+    const mine = handedOut.has(g) ? clone(g) : g;
+    handedOut.add(mine);
+    return mine;
   };
-  if (createGraph) enableGrad(store);
-  else noGrad(store);
-  return [];
+  const finish = (): (Tensor | null)[] => {
+    sweep();
+    if (targets) {
+      // A non-leaf target whose producer was not needed still holds its gradient in its producer's slots.
+      return targets.map((t) => {
+        const g = t.gradFn ? (captured.get(t) ?? nodeGrads.get(t.gradFn)?.[t.outputIndex]) : leafGrads.get(t);
+        return g ? own(g) : null;
+      });
+    }
+    for (const [leaf, g] of leafGrads) {
+      const total = leaf.grad ? add(leaf.grad, g) : own(g);
+      total.persistent = leaf.persistent;
+      leaf.grad = total;
+    }
+    return [];
+  };
+  return createGraph ? enableGrad(finish) : noGrad(finish);
 }
 
 /**
@@ -134,6 +144,13 @@ export function tensorBackward(root: Tensor, gradient: Tensor | undefined, opts:
     throw new OpInputError('backward', `a gradient must be given for a non-scalar output of shape ${fmtShape(root.shape)}`, [root.shape]);
   }
   const g = gradient ?? noGrad(() => onesLike(root));
-  if (!shapesEqual(g.shape, root.shape)) throw new OpInputError('backward', `gradient shape ${fmtShape(g.shape)} does not match output shape ${fmtShape(root.shape)}`, [root.shape, g.shape]);
+  checkSeed('backward', root, g);
   backwardPass([root], [g], opts);
+}
+
+/** A seed gradient must have its output's shape. */
+export function checkSeed(op: string, output: Tensor, g: Tensor, what = 'gradient'): void {
+  if (!shapesEqual(g.shape, output.shape)) {
+    throw new OpInputError(op, `${what} shape ${fmtShape(g.shape)} does not match output shape ${fmtShape(output.shape)}`, [output.shape, g.shape]);
+  }
 }

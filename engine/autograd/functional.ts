@@ -2,13 +2,12 @@ import { EngineError, OpInputError, fmtShape } from '../errors.js';
 import type { BackwardRule, CompositeOp } from '../op.js';
 import { setCompositeBackward } from '../op.js';
 import type { Tensor } from '../tensor.js';
-import { shapesEqual } from '../shape.js';
 import { onesLike, zerosLike } from '../ops/creation.js';
 import { add, mul } from '../ops/elementwise.js';
 import { sum } from '../ops/reduce.js';
 import { detach } from '../ops/view.js';
-import { backwardPass } from './engine.js';
-import { enableGrad } from './mode.js';
+import { backwardPass, checkSeed } from './engine.js';
+import { enableGrad, isGradEnabled } from './mode.js';
 
 export interface GradOptions {
   /** Record the gradient computation, so its result can be differentiated again. */
@@ -33,7 +32,7 @@ export function grad(outputs: Tensor | readonly Tensor[], inputs: Tensor | reado
   const seeds: Tensor[] = [];
   outs.forEach((o, i) => {
     const g = gradOutputs?.[i] ?? defaultSeed(o, i);
-    if (!shapesEqual(g.shape, o.shape)) throw new OpInputError('grad', `gradOutputs[${i}] has shape ${fmtShape(g.shape)}, output has ${fmtShape(o.shape)}`, [o.shape, g.shape]);
+    checkSeed('grad', o, g, `gradOutputs[${i}]`);
     if (o.requiresGrad) {
       roots.push(o);
       seeds.push(g);
@@ -108,7 +107,7 @@ export function hvp(fn: (...xs: Tensor[]) => Tensor, xs: readonly Tensor[], vs: 
  */
 setCompositeBackward(<A>(def: CompositeOp<A>): BackwardRule<A> => ({ inputs, attrs, needsGrad }, gradOutputs) => {
   const xs = inputs.map((x, i) => (needsGrad[i] ? x : detach(x)));
-  const { outputs, pullback } = vjp((...leaves) => def.composite(leaves, attrs), xs, { createGraph: true });
-  void outputs;
+  // Rules run with recording on exactly when the outer backward is creating a graph.
+  const { pullback } = vjp((...leaves) => def.composite(leaves, attrs), xs, { createGraph: isGradEnabled() });
   return pullback(gradOutputs);
 });

@@ -46,3 +46,18 @@ export function detectAnomaly<T>(fn: () => T): T {
     anomaly = prev;
   }
 }
+
+/**
+ * Runs a backward rule with the per-op forward checks off. In anomaly mode a rule is judged by the gradients it
+ * returns, which the engine checks and attributes to the rule's op ("sqrt (backward)"), not by intermediate
+ * values that it masks away (log 0 in pow's exponent rule, behind a `where`).
+ */
+export function withoutForwardChecks<T>(fn: () => T): T {
+  const prev = anomaly;
+  anomaly = false;
+  try {
+    return fn();
+  } finally {
+    anomaly = prev;
+  }
+}

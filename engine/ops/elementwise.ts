@@ -1,5 +1,5 @@
 import type { DType } from '../dtype.js';
-import { isFloat } from '../dtype.js';
+import { DTYPES, isFloat } from '../dtype.js';
 import { OpInputError } from '../errors.js';
 import type { BackwardRule, OutputSpec } from '../op.js';
 import { defineOp, run1 } from '../op.js';
@@ -55,9 +55,17 @@ export const floor = defineUnary('floor', null);
 
 /* ---------------------------------------------------------------- binary ops, NumPy broadcasting */
 
-type BinaryGrad = (a: Tensor, b: Tensor, y: Tensor, g: Tensor) => [Tensor | null, Tensor | null];
+/**
+ * The gradient reaching each input of a binary op, before summing over broadcast dims. Each rule runs only when
+ * its input wants a gradient: besides saving work, this keeps e.g. log(a) in pow's exponent rule from ever being
+ * evaluated at a negative base when only the base is trained.
+ */
+interface BinaryGrad {
+  a: (a: Tensor, b: Tensor, y: Tensor, g: Tensor) => Tensor;
+  b: (a: Tensor, b: Tensor, y: Tensor, g: Tensor) => Tensor;
+}
 
-function defineBinary(name: string, grad: BinaryGrad | null, opts: { floatOnly?: boolean; outDType?: DType } = {}) {
+function defineBinary(name: string, grad: BinaryGrad | null, opts: { floatOnly?: boolean } = {}) {
   const def = defineOp<object>({
     name,
     family: 'elementwise',
@@ -69,32 +77,41 @@ function defineBinary(name: string, grad: BinaryGrad | null, opts: { floatOnly?:
       return [{ shape: broadcastShapes(name, inputs[0]!.shape, inputs[1]!.shape), dtype }];
     },
     backward: grad
-      ? ({ inputs: [a, b], outputs: [y], needsGrad }, [g]) => {
-          const [ga, gb] = grad(a!, b!, y!, g!);
-          return [needsGrad[0] && ga ? sumToShape(ga, a!.shape) : null, needsGrad[1] && gb ? sumToShape(gb, b!.shape) : null];
-        }
+      ? ({ inputs: [a, b], outputs: [y], needsGrad }, [g]) => [
+          needsGrad[0] ? sumToShape(grad.a(a!, b!, y!, g!), a!.shape) : null,
+          needsGrad[1] ? sumToShape(grad.b(a!, b!, y!, g!), b!.shape) : null,
+        ]
       : undefined,
   });
   return (a: TensorLike, b: TensorLike): Tensor => run1(def, toTensors(name, [a, b]), {});
 }
 
-export const add = defineBinary('add', (_a, _b, _y, g) => [g, g]);
-export const sub = defineBinary('sub', (_a, _b, _y, g) => [g, neg(g)]);
-export const mul = defineBinary('mul', (a, b, _y, g) => [mul(g, b), mul(g, a)]);
-export const div = defineBinary('div', (_a, b, y, g) => [div(g, b), neg(div(mul(g, y), b))], { floatOnly: true });
-/** pow′ in the base: b·a^(b−1); in the exponent: a^b·log a, taken as 0 where a = 0 (PyTorch's mask). */
+export const add = defineBinary('add', { a: (_a, _b, _y, g) => g, b: (_a, _b, _y, g) => g });
+export const sub = defineBinary('sub', { a: (_a, _b, _y, g) => g, b: (_a, _b, _y, g) => neg(g) });
+export const mul = defineBinary('mul', { a: (_a, b, _y, g) => mul(g, b), b: (a, _b, _y, g) => mul(g, a) });
+export const div = defineBinary('div', { a: (_a, b, _y, g) => div(g, b), b: (_a, b, y, g) => neg(div(mul(g, y), b)) }, { floatOnly: true });
+/**
+ * y = a^b. In the base: b·a^(b−1), taken as 0 where b = 0 (so 0^0 has slope 0, not 0·∞). In the exponent: y·log a,
+ * taken as 0 where a = 0 and b ≥ 0 (the limit of a^b·log a). Both masks are PyTorch's.
+ */
 export const pow = defineBinary(
   'pow',
-  (a, b, y, g) => [mul(g, mul(b, pow(a, sub(b, 1)))), where(eq(a, 0), 0, mul(g, mul(y, log(a))))],
+  {
+    a: (a, b, _y, g) => where(eq(b, 0), 0, mul(g, mul(b, pow(a, sub(b, 1))))),
+    b: (a, b, y, g) => where(mul(eq(a, 0), ge(b, 0)), 0, mul(g, mul(y, log(a)))),
+  },
   { floatOnly: true },
 );
-/** Ties split the gradient evenly between both inputs (PyTorch's convention for maximum/minimum). */
-export const maximum = defineBinary('maximum', (a, b, _y, g) => tieSplit(gt(a, b), eq(a, b), g));
-export const minimum = defineBinary('minimum', (a, b, _y, g) => tieSplit(lt(a, b), eq(a, b), g));
+/**
+ * Ties split the gradient evenly; the smaller (larger) input gets nothing; where either input is NaN both get the
+ * whole gradient. All three are PyTorch's convention for maximum (minimum).
+ */
+export const maximum = defineBinary('maximum', { a: (a, b, _y, g) => tieShare(lt(a, b), eq(a, b), g), b: (a, b, _y, g) => tieShare(gt(a, b), eq(a, b), g) });
+export const minimum = defineBinary('minimum', { a: (a, b, _y, g) => tieShare(gt(a, b), eq(a, b), g), b: (a, b, _y, g) => tieShare(lt(a, b), eq(a, b), g) });
 
-function tieSplit(wins: Tensor, ties: Tensor, g: Tensor): [Tensor, Tensor] {
-  const share = add(wins, mul(ties, 0.5));
-  return [mul(g, share), mul(g, sub(1, share))];
+/** g · (1 − loses − ½·ties): the share of the gradient that an input of maximum/minimum receives. */
+function tieShare(loses: Tensor, ties: Tensor, g: Tensor): Tensor {
+  return mul(g, sub(sub(1, loses), mul(ties, 0.5)));
 }
 
 /** Comparisons return 1 or 0 in the inputs' dtype (this engine has no bool dtype) and have no gradient. */
@@ -124,9 +141,9 @@ const whereDef = defineOp<object>({
   ],
 });
 
-/** cond ≠ 0 ? a : b, broadcasting all three. */
+/** cond ≠ 0 ? a : b, broadcasting all three. Plain numbers take the dtype of the other branch, or else of cond. */
 export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
-  const [x, y] = toTensors('where', [a, b]);
+  const [x, y] = toTensors('where', [a, b, cond]);
   return run1(whereDef, [cond, x!, y!], {});
 }
 
@@ -137,7 +154,10 @@ const castDef = defineOp<{ dtype: DType }>({
   family: 'elementwise',
   kind: 'kernel',
   stridedInputs: true,
-  infer: ([x], { dtype }) => [{ shape: x!.shape, dtype }],
+  infer: ([x], { dtype }) => {
+    if (!DTYPES.includes(dtype)) throw new OpInputError('cast', `unknown dtype '${dtype}' (expected one of ${DTYPES.join(', ')})`, [x!.shape]);
+    return [{ shape: x!.shape, dtype }];
+  },
   backward: ({ inputs: [x] }, [g]) => [cast(g!, x!.dtype)],
 });
 

@@ -2,9 +2,9 @@ import { OpInputError } from '../errors.js';
 import { defineOp, run1 } from '../op.js';
 import type { CompositeOp } from '../op.js';
 import type { Tensor } from '../tensor.js';
-import { normalizeDims, reducedShape, shapesEqual } from '../shape.js';
-import { add, div, eq, exp, log, mul, sqrt, sub } from './elementwise.js';
-import { expand, reshape } from './view.js';
+import { normalizeDim, normalizeDims, reducedShape, shapesEqual } from '../shape.js';
+import { abs, add, div, eq, exp, log, mul, sqrt, sub, where } from './elementwise.js';
+import { detach, expand, reshape } from './view.js';
 import { requireFloat } from './util.js';
 
 /*
@@ -19,9 +19,9 @@ interface ReduceAttrs {
   keepdim: boolean;
 }
 
+/** Sums of nothing are 0; a max, min or arg-index of nothing does not exist (as in PyTorch). */
 function reduceInfer(name: string) {
   return ([x]: readonly Tensor[], { dims, keepdim }: ReduceAttrs) => {
-    if (x!.size === 0 && name !== 'sum') throw new OpInputError(name, 'cannot reduce an empty tensor', [x!.shape]);
     for (const d of dims) {
       if (x!.shape[d] === 0 && name !== 'sum') throw new OpInputError(name, `cannot reduce over dim ${d} of size 0`, [x!.shape]);
     }
@@ -98,30 +98,50 @@ const varDef = defineComposite<ReduceAttrs & { correction: number }>('var', ([x]
   return [div(run1(sumDef, [mul(centred, centred)], { dims, keepdim }), Math.max(0, count(x!, dims) - correction))];
 });
 
-/** m + log Σ exp(x − m) with m = max(x) held constant: stable, and the gradient is exact because m cancels. */
+/**
+ * The max over `dims` (kept, detached), to shift exponents into range: exp(x − m) ≤ 1. Gradients through the
+ * shifted expressions stay exact because m cancels. An infinite max becomes 0 (PyTorch's guard), so that a slice
+ * of all −∞ gives −∞ rather than ∞ − ∞; an empty tensor has no max and needs no shift.
+ */
+function maxForShift(x: Tensor, dims: readonly number[]): Tensor | number {
+  if (x.size === 0) return 0;
+  const m = run1(amaxDef, [detach(x)], { dims, keepdim: true });
+  return where(eq(abs(m), Infinity), 0, m);
+}
+
+/** m + log Σ exp(x − m). */
 const logsumexpDef = defineComposite<ReduceAttrs>('logsumexp', ([x], { dims, keepdim }) => {
-  const m = run1(amaxDef, [x!.detach()], { dims, keepdim: true });
-  const lse = add(log(sumKeep(exp(sub(x!, expand(m, x!.shape))), dims)), m);
+  const m = maxForShift(x!, dims);
+  const lse = add(log(sumKeep(exp(sub(x!, m)), dims)), m);
   return [keepdim ? lse : reshape(lse, reducedShape(x!.shape, dims, false))];
 });
 
+/** The dims list of a softmax axis: none for a 0-d tensor, whose softmax is 1. */
+function axis(x: Tensor, dim: number): number[] {
+  return x.rank === 0 ? [] : [dim];
+}
+
 const softmaxDef = defineComposite<{ dim: number }>('softmax', ([x], { dim }) => {
-  const m = run1(amaxDef, [x!.detach()], { dims: [dim], keepdim: true });
-  const e = exp(sub(x!, expand(m, x!.shape)));
-  return [div(e, expand(sumKeep(e, [dim]), x!.shape))];
+  const e = exp(sub(x!, maxForShift(x!, axis(x!, dim))));
+  return [div(e, sumKeep(e, axis(x!, dim)))];
 });
 
-const logSoftmaxDef = defineComposite<{ dim: number }>('log_softmax', ([x], { dim }) => [
-  sub(x!, expand(logsumexp(x!, dim, true), x!.shape)),
-]);
+/** (x − m) − log Σ exp(x − m): as PyTorch, no rounding at the scale of x when |x| is large. */
+const logSoftmaxDef = defineComposite<{ dim: number }>('log_softmax', ([x], { dim }) => {
+  const shifted = sub(x!, maxForShift(x!, axis(x!, dim)));
+  return [sub(shifted, log(sumKeep(exp(shifted), axis(x!, dim))))];
+});
 
 export function mean(x: Tensor, dims?: Dims, keepdim = false): Tensor {
   requireFloat('mean', x);
   return run1(meanDef, [x], attrsFor('mean', x, dims, keepdim));
 }
+/** Like `torch.var`: divides by max(0, n − correction), so too few elements give NaN or ∞, as in PyTorch. */
 export function variance(x: Tensor, dims?: Dims, opts: { correction?: number; keepdim?: boolean } = {}): Tensor {
   requireFloat('var', x);
-  return run1(varDef, [x], { ...attrsFor('var', x, dims, opts.keepdim ?? false), correction: opts.correction ?? 1 });
+  const correction = opts.correction ?? 1;
+  if (!Number.isFinite(correction) || correction < 0) throw new OpInputError('var', `correction must be a finite number ≥ 0, got ${correction}`, [x.shape]);
+  return run1(varDef, [x], { ...attrsFor('var', x, dims, opts.keepdim ?? false), correction });
 }
 export function std(x: Tensor, dims?: Dims, opts: { correction?: number; keepdim?: boolean } = {}): Tensor {
   return sqrt(variance(x, dims, opts));
@@ -132,11 +152,11 @@ export function logsumexp(x: Tensor, dims?: Dims, keepdim = false): Tensor {
 }
 export function softmax(x: Tensor, dim = -1): Tensor {
   requireFloat('softmax', x);
-  return run1(softmaxDef, [x], { dim: attrsFor('softmax', x, dim, true).dims[0] ?? 0 });
+  return run1(softmaxDef, [x], { dim: normalizeDim('softmax', dim, x.rank, x.shape) });
 }
 export function logSoftmax(x: Tensor, dim = -1): Tensor {
   requireFloat('log_softmax', x);
-  return run1(logSoftmaxDef, [x], { dim: attrsFor('log_softmax', x, dim, true).dims[0] ?? 0 });
+  return run1(logSoftmaxDef, [x], { dim: normalizeDim('log_softmax', dim, x.rank, x.shape) });
 }
 
 /** Sums a broadcast gradient back down to `shape` (the adjoint of broadcasting). */

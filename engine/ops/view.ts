@@ -173,8 +173,14 @@ const narrowDef = defineOp<{ dim: number; start: number; length: number }>({
   },
 });
 
+/** A 0-d tensor has no dim to cut along. */
+function requireAnyDim(op: string, x: Tensor): void {
+  if (x.rank === 0) throw new OpInputError(op, 'cannot be applied to a 0-d tensor', [x.shape]);
+}
+
 /** Elements start..start+length−1 along `dim`, as a view (like `torch.narrow`). Negative start counts from the end. */
 export function narrow(x: Tensor, dim: number, start: number, length: number): Tensor {
+  requireAnyDim('narrow', x);
   const d = normalizeDim('narrow', dim, x.rank, x.shape);
   const size = x.shape[d]!;
   const s = start < 0 ? start + size : start;
@@ -187,7 +193,11 @@ export function narrow(x: Tensor, dim: number, start: number, length: number): T
 
 /** Python-style slice `[start:end]` along `dim` (negative and out-of-range bounds clamp, as in PyTorch). */
 export function slice(x: Tensor, dim: number, start = 0, end?: number): Tensor {
+  requireAnyDim('slice', x);
   const d = normalizeDim('slice', dim, x.rank, x.shape);
+  if (!Number.isInteger(start) || (end !== undefined && !Number.isInteger(end))) {
+    throw new OpInputError('slice', `bounds must be integers, got start=${start} end=${end}`, [x.shape]);
+  }
   const size = x.shape[d]!;
   const clamp = (v: number) => Math.min(size, Math.max(0, v < 0 ? v + size : v));
   const s = clamp(start);

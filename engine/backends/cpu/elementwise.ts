@@ -1,4 +1,4 @@
-import type { Kernel, View } from '../../backend.js';
+import type { Kernel } from '../../backend.js';
 import { dataOf } from './storage.js';
 import { elementOffsets, isDense } from './strided.js';
 import { erf, sigmoid } from './math.js';
@@ -27,7 +27,7 @@ const binary: Record<string, (a: number, b: number) => number> = {
   sub: (a, b) => a - b,
   mul: (a, b) => a * b,
   div: (a, b) => a / b,
-  pow: Math.pow,
+  pow,
   maximum: (a, b) => (a !== a || b !== b ? NaN : a > b ? a : b),
   minimum: (a, b) => (a !== a || b !== b ? NaN : a < b ? a : b),
   eq: (a, b) => +(a === b),
@@ -36,6 +36,20 @@ const binary: Record<string, (a: number, b: number) => number> = {
   le: (a, b) => +(a <= b),
   gt: (a, b) => +(a > b),
   ge: (a, b) => +(a >= b),
+};
+
+/**
+ * C's pow, which PyTorch follows: 1 to any power, NaN included, is 1, and so is (−1)^±∞. JavaScript's Math.pow
+ * gives NaN for those; it agrees with C everywhere else.
+ */
+function pow(a: number, b: number): number {
+  if (a === 1 || (a === -1 && Math.abs(b) === Infinity)) return 1;
+  return Math.pow(a, b);
+}
+
+/** int32 products wrap modulo 2^32 like C's; a product of doubles would lose the low bits past 2^53 first. */
+const int32Binary: Record<string, (a: number, b: number) => number> = {
+  mul: Math.imul,
 };
 
 function mapUnary(f: (x: number) => number): Kernel {
@@ -77,8 +91,15 @@ const where: Kernel = ([cond, a, b], [out]) => {
   for (let i = 0; i < dst.length; i++) dst[i] = c[oc[i]!] !== 0 ? fa[oa[i]!]! : fb[ob[i]!]!;
 };
 
+/** Picks the int32 form of a binary op where it has one. */
+function byDType(name: string, f: (a: number, b: number) => number): Kernel {
+  const forFloats = mapBinary(f);
+  const forInts = int32Binary[name] ? mapBinary(int32Binary[name]) : forFloats;
+  return (inputs, outputs, attrs) => (outputs[0]!.dtype === 'int32' ? forInts : forFloats)(inputs, outputs, attrs);
+}
+
 export const elementwiseKernels: Record<string, Kernel> = {
   ...Object.fromEntries(Object.entries(unary).map(([k, f]) => [k, mapUnary(f)])),
-  ...Object.fromEntries(Object.entries(binary).map(([k, f]) => [k, mapBinary(f)])),
+  ...Object.fromEntries(Object.entries(binary).map(([k, f]) => [k, byDType(k, f)])),
   where,
 };

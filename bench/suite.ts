@@ -1,0 +1,30 @@
+import type { DType } from '../engine/index.js';
+
+/** What a suite's case gives the runner: inputs already built, and the call to time. */
+export interface PreparedCase {
+  /** One timed call; it returns (or resolves) only when the result exists, so its time is the op's time. */
+  run: () => unknown;
+  /** Frees the inputs once the case is measured. */
+  dispose: () => void;
+}
+
+export interface BenchCase {
+  op: string;
+  /** Human-readable operand shapes, e.g. "[512,512]×[512,512]". */
+  shape: string;
+  backend: string;
+  dtype: DType;
+  /** Floating-point operations per call (null for memory-bound ops). */
+  flops: number | null;
+  /** Bytes that one call must read and write at least (each input once, each output once). */
+  bytes: number;
+  prepare: () => PreparedCase;
+}
+
+/** A named list of cases; new backends or peers add a file under bench/suites/ and a line in bench/run.ts. */
+export interface Suite {
+  name: string;
+  /** The engine measured ("ours", or a peer's name). */
+  engine: string;
+  cases: () => BenchCase[];
+}

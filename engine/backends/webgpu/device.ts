@@ -1,0 +1,139 @@
+import type { Backend } from '../../backend.js';
+import { getBackend, registerBackend, setBackend } from '../../backend.js';
+import { EngineError } from '../../errors.js';
+import { makeWebGPUBackend } from './backend.js';
+import { type AdapterSummary, isWebGPUReady, setContext, webgpu } from './context.js';
+import { GpuQueue } from './queue.js';
+
+/**
+ * The WebGPU device: one adapter and one device per process, created with the adapter's own limits (the
+ * defaults would cap storage buffers at 8 per stage and workgroup memory at 16 KiB).
+ *
+ * Dawn is loaded lazily, so a CPU-only program never opens `dawn.node`. Two Dawn facts shape this file: Node
+ * will not exit while a device is alive, so `destroyWebGPU()` must run before exit; and exiting while lavapipe
+ * still compiles or runs work can crash inside LLVM, so shutdown waits for the queue to go idle first.
+ */
+
+let gpuHandle: GPU | undefined;
+let webgpuBackend: Backend | undefined;
+
+export interface InitOptions {
+  /** Dawn toggles, e.g. `enable-dawn-features=disable_robustness` (see node-webgpu's README). */
+  dawnFlags?: string[];
+  /** Print the adapter's description (default: true). */
+  verbose?: boolean;
+}
+
+/**
+ * Opens the adapter and device and registers the backend named 'webgpu' (idempotent). Throws when no adapter
+ * is found: on a machine without a GPU, install lavapipe with scripts/install-lavapipe.sh.
+ */
+export async function initWebGPU(opts: InitOptions = {}): Promise<Backend> {
+  if (isWebGPUReady() && webgpuBackend) return webgpuBackend;
+  const { create, globals } = await loadDawn();
+  // Dawn's classes (GPUBufferUsage, GPUMapMode, ...) are expected as globals by code written for browsers.
+  Object.assign(globalThis, globals);
+  gpuHandle = create(opts.dawnFlags ?? []);
+  const adapter = await gpuHandle.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) {
+    gpuHandle = undefined;
+    throw new EngineError(
+      'WebGPU: no adapter found. On a machine without a GPU, run scripts/install-lavapipe.sh (Mesa lavapipe) and set XDG_RUNTIME_DIR',
+    );
+  }
+  const limits: Record<string, number> = {};
+  for (const key in adapter.limits) limits[key] = (adapter.limits as unknown as Record<string, number>)[key]!;
+  const summary = summarise(adapter, limits);
+  const device = await adapter.requestDevice({ requiredLimits: limits, requiredFeatures: [] });
+  const queue = new GpuQueue(device, summary);
+  // Validation errors are programming errors in a kernel: the next read throws them with Dawn's message.
+  device.addEventListener('uncapturederror', (e) => queue.noteError((e as GPUUncapturedErrorEvent).error.message));
+  setContext({ device, adapter: summary, queue });
+  webgpuBackend ??= makeWebGPUBackend();
+  registerBackend(webgpuBackend);
+  if (opts.verbose ?? true) console.log(`WebGPU: ${describeAdapter(summary)}`);
+  return webgpuBackend;
+}
+
+async function loadDawn(): Promise<{ create: (flags: string[]) => GPU; globals: object }> {
+  try {
+    return (await import('webgpu')) as { create: (flags: string[]) => GPU; globals: object };
+  } catch (e) {
+    throw new EngineError(`WebGPU: cannot load the 'webgpu' package (dawn.node): ${(e as Error).message}`);
+  }
+}
+
+function summarise(adapter: GPUAdapter, limits: Record<string, number>): AdapterSummary {
+  const info = adapter.info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number; isFallbackAdapter?: boolean };
+  const isCpu = info.architecture === 'software' || /llvmpipe|lavapipe|swiftshader/i.test(`${info.device} ${info.description}`) || info.isFallbackAdapter === true;
+  return {
+    vendor: info.vendor,
+    architecture: info.architecture,
+    device: info.device,
+    description: info.description,
+    isCpu,
+    subgroupMinSize: info.subgroupMinSize ?? 0,
+    subgroupMaxSize: info.subgroupMaxSize ?? 0,
+    features: [...adapter.features].sort(),
+    limits,
+  };
+}
+
+export function describeAdapter(a: AdapterSummary): string {
+  const kind = a.isCpu ? 'CPU (software Vulkan)' : 'GPU';
+  const storage = (a.limits.maxStorageBufferBindingSize ?? 0) / 2 ** 20;
+  return (
+    `${a.description || a.device} [${a.vendor}/${a.architecture}, ${kind}]; subgroups ${a.subgroupMinSize}–${a.subgroupMaxSize}, ` +
+    `max storage binding ${storage} MiB, workgroup memory ${a.limits.maxComputeWorkgroupStorageSize} B, ` +
+    `${a.limits.maxComputeInvocationsPerWorkgroup} invocations/workgroup`
+  );
+}
+
+/**
+ * Finishes all submitted work, frees every buffer and destroys the device, so that Node can exit. Tensors on
+ * the WebGPU backend are invalid afterwards.
+ */
+export async function destroyWebGPU(): Promise<void> {
+  if (!isWebGPUReady()) return;
+  const ctx = webgpu();
+  await ctx.queue.shutdown();
+  setContext(undefined);
+  ctx.device.destroy();
+  gpuHandle = undefined;
+  if (webgpuBackend && getBackend().name === 'webgpu') setBackend('cpu');
+}
+
+/* ---------------------------------------------------------------- choosing a backend */
+
+export type BackendChoice = 'cpu' | 'webgpu' | 'auto';
+
+export interface Selection {
+  backend: Backend;
+  /** Why this backend, in words (for CLIs and test logs). */
+  reason: string;
+}
+
+/** Reads ENGINE_BACKEND ('cpu' | 'webgpu' | 'auto'), default 'auto'. */
+export function backendChoiceFromEnv(env: Record<string, string | undefined> = process.env): BackendChoice {
+  const v = (env.ENGINE_BACKEND ?? 'auto').toLowerCase();
+  if (v !== 'cpu' && v !== 'webgpu' && v !== 'auto') throw new EngineError(`ENGINE_BACKEND must be cpu, webgpu or auto, not '${v}'`);
+  return v;
+}
+
+/**
+ * Makes the chosen backend the default for new tensors. 'webgpu' fails when no adapter is found; 'auto' takes
+ * WebGPU when an adapter exists and the CPU otherwise, and says which it picked and why.
+ */
+export async function selectBackend(choice: BackendChoice = backendChoiceFromEnv(), opts: InitOptions = {}): Promise<Selection> {
+  if (choice === 'cpu') return { backend: setBackend('cpu'), reason: 'cpu: requested' };
+  if (choice === 'webgpu') {
+    await initWebGPU(opts);
+    return { backend: setBackend('webgpu'), reason: `webgpu: requested (${describeAdapter(webgpu().adapter)})` };
+  }
+  try {
+    await initWebGPU(opts);
+    return { backend: setBackend('webgpu'), reason: `auto → webgpu (${describeAdapter(webgpu().adapter)})` };
+  } catch (e) {
+    return { backend: setBackend('cpu'), reason: `auto → cpu (${(e as Error).message})` };
+  }
+}

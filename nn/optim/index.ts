@@ -1,0 +1,3 @@
+export * from './optimizer.js';
+export * from './adam.js';
+export * from './sgd.js';
