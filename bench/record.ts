@@ -14,12 +14,13 @@ export interface BenchRecord {
   gbps: number | null;
 }
 
-const fixed = (v: number | null, digits: number): string => (v === null ? '–' : v.toFixed(digits));
+/** Three significant digits: enough to compare runs on a noisy machine, without false precision. */
+const figure = (v: number | null): string => (v === null ? '–' : v >= 100 ? v.toFixed(0) : v.toPrecision(3));
 
 /** The records as a markdown table, one row each, in the order given. */
 export function markdownTable(records: readonly BenchRecord[]): string {
   const header = ['suite', 'op', 'shape', 'backend', 'engine', 'dtype', 'ms (median)', 'GFLOP/s', 'GB/s'];
-  const rows = records.map((r) => [r.suite, r.op, r.shape, r.backend, r.engine, r.dtype, fixed(r.ms_median, 3), fixed(r.gflops, 2), fixed(r.gbps, 2)]);
+  const rows = records.map((r) => [r.suite, r.op, r.shape, r.backend, r.engine, r.dtype, figure(r.ms_median), figure(r.gflops), figure(r.gbps)]);
   const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`;
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
 }

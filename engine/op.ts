@@ -114,9 +114,11 @@ export function runOp<A>(def: OpDef<A>, inputs: readonly Tensor[], attrs: A, bac
       outputs = runKernel(def, def.infer(inputs, attrs), be, inputs, attrs);
       break;
     case 'composite': {
-      const fused = def.infer ? be.kernel(def.name) : undefined;
+      // `infer` validates on both paths, so a composite's checks live in one place whichever path runs.
+      const specs = def.infer?.(inputs, attrs);
+      const fused = specs ? be.kernel(def.name) : undefined;
       if (!fused) return def.composite(inputs, attrs);
-      outputs = runKernel(def, def.infer!(inputs, attrs), be, inputs, attrs);
+      outputs = runKernel(def, specs!, be, inputs, attrs);
       recordAs = def.backward ? def : { ...def, backward: compositeBackward(def) };
       break;
     }

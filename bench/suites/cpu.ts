@@ -52,7 +52,7 @@ function conv2dCase(): BenchCase {
     dtype: 'float32',
     flops: 2 * n * o * h * w * c * k * k,
     bytes: (numel(x) + numel(weight) + n * o * h * w) * 4,
-    prepare: timed([x, weight], 'float32', (xs, ws) => E.conv2d(xs, ws, null, { padding: 1 })),
+    prepare: timed([x, weight], 'float32', (input, kernel) => E.conv2d(input, kernel, null, { padding: 1 })),
   };
 }
 

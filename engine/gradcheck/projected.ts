@@ -3,7 +3,7 @@ import type { LineDerivative } from './differences.js';
 import { type Range, type Selection, checkFull, differentiate } from './full.js';
 import type { Direction, Problem } from './problem.js';
 import { judge, type Tolerance } from './tolerance.js';
-import type { EntryReport, Localisation, ProjectionReport } from './types.js';
+import type { Localisation, ProjectionReport } from './types.js';
 
 /**
  * Projected mode: for K seeded Rademacher pairs (u, v), ⟨v, J u⟩ from one pullback (vᵀJ)·u against the
@@ -165,7 +165,7 @@ function localise(p: Problem, probe: Probe, tol: Tolerance): Localisation {
       const { entries, pairs } = checkFull(p, sel, tol);
       const { checked, failed, inconclusive } = pairs[0]!;
       loc.blocks.push({ input: p.wrt[b.w!]!, output: p.slots[b.s!]!.output, columns: [c0, c1], rows: [r0, r1], checked, failed, inconclusive });
-      loc.entries.push(...entries.filter((e: EntryReport) => e.status !== 'ok'));
+      loc.entries.push(...entries.filter((e) => e.status !== 'ok'));
       if (failed === 0) loc.notes.push(`full mode passes on x-columns [${c0},${c1}) × y-rows [${r0},${r1}): the projected mismatch is many small errors, each within its entry's tolerance`);
       return;
     }

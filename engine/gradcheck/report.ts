@@ -67,7 +67,6 @@ export function makeReport(p: Problem, tol: Tolerance, seed: number, f: Findings
     rtol: tol.rtol,
     seed,
     inputs: p.inputs.map((x, i) => ({ name: inputName(i), shape: [...x.shape], dtype: x.dtype, hex: hexOf(p.base[i]!) })),
-    inputsHex: p.base.map(hexOf),
   };
   return { ...data, toString: () => formatReport(data, entries), toJSON: () => data };
 }

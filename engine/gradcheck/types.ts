@@ -147,8 +147,6 @@ export interface GradcheckReportData {
   rtol: number;
   seed: number;
   inputs: InputInfo[];
-  /** inputs[i].hex, kept for callers of the first version. */
-  inputsHex: string[];
 }
 
 export interface GradcheckReport extends GradcheckReportData {

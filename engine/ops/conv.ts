@@ -57,15 +57,16 @@ function pair(op: string, name: string, v: number | Pair, min: number, shapes: S
 
 function convAttrs(op: string, opts: Conv2dOptions, shapes: Shapes): Conv2dAttrs {
   const pad = opts.padding ?? 0;
-  const padding = (typeof pad === 'number' ? [pad, pad, pad, pad] : pad.length === 2 ? [pad[0], pad[0], pad[1], pad[1]] : pad) as readonly number[];
-  if (padding.length !== 4 || !padding.every((p) => Number.isInteger(p) && p >= 0)) {
+  const sides = typeof pad === 'number' ? [pad, pad, pad, pad] : pad.length === 2 ? [pad[0], pad[0], pad[1], pad[1]] : [...pad];
+  if (sides.length !== 4 || !sides.every((p) => Number.isInteger(p) && p >= 0)) {
     throw new OpInputError(op, `padding must be a non-negative integer, [ph, pw] or [top, bottom, left, right], got ${JSON.stringify(pad)}`, shapes);
   }
   const groups = opts.groups ?? 1;
   if (!Number.isInteger(groups) || groups < 1) throw new OpInputError(op, `groups must be a positive integer, got ${groups}`, shapes);
+  const [top, bottom, left, right] = sides as [number, number, number, number];
   return {
     stride: pair(op, 'stride', opts.stride ?? 1, 1, shapes),
-    padding: padding as unknown as Conv2dAttrs['padding'],
+    padding: [top, bottom, left, right],
     dilation: pair(op, 'dilation', opts.dilation ?? 1, 1, shapes),
     groups,
   };

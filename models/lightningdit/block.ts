@@ -19,6 +19,11 @@ export interface BlockFlags {
   woShift: boolean;
 }
 
+/** The SwiGLU hidden width: int(2/3 · int(mlpRatio·D)), not rounded to a multiple (3072 for XL's D = 1152). */
+export function swigluHiddenSize(hiddenSize: number, mlpRatio: number): number {
+  return Math.trunc((2 / 3) * Math.trunc(hiddenSize * mlpRatio));
+}
+
 /** RMSNorm(D) with a learnable weight when use_rmsnorm, else LayerNorm(D) without affine; eps 1e-6 either way. */
 function hiddenNorm(hiddenSize: number, useRmsnorm: boolean): UnaryModule {
   return useRmsnorm ? new RMSNorm(hiddenSize, { eps: 1e-6 }) : new LayerNorm(hiddenSize, { eps: 1e-6, elementwiseAffine: false });
@@ -52,10 +57,9 @@ export class LightningDiTBlock extends Module {
     this.norm2 = hiddenNorm(hiddenSize, flags.useRmsnorm);
     const qkNorm = (headDim: number): UnaryModule => (flags.useRmsnorm ? new RMSNorm(headDim, { eps: 1e-6 }) : new LayerNorm(headDim));
     this.attn = new Attention(hiddenSize, numHeads, { qkvBias: true, qkNorm: flags.useQknorm ? qkNorm : undefined });
-    const mlpHidden = Math.trunc(hiddenSize * mlpRatio);
     this.mlp = flags.useSwiglu
-      ? new SwiGLUFFN(hiddenSize, Math.trunc((2 / 3) * mlpHidden))
-      : new Mlp(hiddenSize, { hiddenFeatures: mlpHidden, actLayer: () => new GELU('tanh') });
+      ? new SwiGLUFFN(hiddenSize, swigluHiddenSize(hiddenSize, mlpRatio))
+      : new Mlp(hiddenSize, { hiddenFeatures: Math.trunc(hiddenSize * mlpRatio), actLayer: () => new GELU('tanh') });
     this.adaLN_modulation = new Sequential(new SiLU(), new Linear(hiddenSize, (flags.woShift ? 4 : 6) * hiddenSize));
   }
 

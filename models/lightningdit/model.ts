@@ -10,6 +10,7 @@ import { LabelEmbedder, PatchEmbed, TimestepEmbedder } from './embedders.js';
  * LightningDiT (hustvl/LightningDiT `models/lightningdit.py`): a DiT over latent patches, conditioned on t and a
  * class label by adaLN-Zero, with the optional upgrades the paper ablates (qk-norm, SwiGLU, 2-D RoPE, RMSNorm,
  * shift-free adaLN). Parameter and buffer names are the official state-dict keys, so official checkpoints load.
+ * The official `use_checkpoint` (activation checkpointing) has no field here: it changes memory use, not results.
  */
 export interface LightningDiTConfig {
   /** Latent side (image size / VAE downsampling: 16 for 256² images with VA-VAE f16). */

@@ -13,7 +13,9 @@ import { roundTo } from './timesteps.js';
  *   first step as Hairer–Nørsett–Wanner II.4, accepts a step when the RMS norm of error / (atol + rtol·max(|y0|,
  *   |y1|)) is ≤ 1, and rescales the step by min(ifactor, max(safety·ratio^(−1/5), dfactor)) (never shrinking it
  *   after an accepted step). Like torchdiffeq it may step past the last grid point (evaluating f beyond it) and
- *   reads outputs off the quartic interpolant of the step that covers them. Step control runs in float64.
+ *   reads outputs off the quartic interpolant of the step that covers them. Step control runs in float64, stage
+ *   times in the state's dtype; stages ending at t1 see f just before t1, and with `jumpLocations` steps end on
+ *   each jump and continue with f from just after it (torchdiffeq's perturbation).
  *
  * Integration records no gradients (as sampling under `torch.no_grad()`), and each step's temporaries are freed.
  */

@@ -18,6 +18,11 @@ export interface SampleOdeOptions {
   /** dopri5 tolerances; released 1e-6 / 1e-3. */
   atol?: number;
   rtol?: number;
+  /**
+   * dopri5: times where the field jumps, stepped onto exactly (see `OdeOptions.jumpLocations`). The official sampler
+   * passes none; with a CFG interval, [intervalStart] keeps dopri5 accurate across the switch to guidance.
+   */
+  jumpLocations?: readonly number[];
 }
 
 /** A velocity field over a batch: (x [N, …], t [N]) → v [N, …]. */
@@ -27,7 +32,7 @@ export type BatchVelocity = (x: Tensor, t: Tensor) => Tensor;
 export function sampleOde(velocity: BatchVelocity, x0: Tensor, opts: SampleOdeOptions): Tensor[] {
   const grid = timeGrid(opts.numSteps, opts.shift ?? 0, x0.dtype);
   const field = (t: number, x: Tensor) => velocity(x, E.full([x.shape[0]!], t, { dtype: x.dtype, backend: x.backend }));
-  return odeint(field, x0, grid, { method: opts.method, atol: opts.atol ?? 1e-6, rtol: opts.rtol ?? 1e-3 });
+  return odeint(field, x0, grid, { method: opts.method, atol: opts.atol ?? 1e-6, rtol: opts.rtol ?? 1e-3, jumpLocations: opts.jumpLocations });
 }
 
 /** What class-conditional sampling needs of a model (LightningDiT has both). */

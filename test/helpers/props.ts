@@ -49,7 +49,8 @@ async function withReport(ctx: TestContext, body: () => void): Promise<void> {
 
 /** Registers the standard properties of op `name` as vitest tests. */
 export function opProperty(name: string, spec: OpPropertySpec): void {
-  const numRuns = spec.numRuns;
+  // fast-check treats an explicit `numRuns: undefined` as an override, so fall back to the global setting here.
+  const numRuns = spec.numRuns ?? fc.readConfigureGlobal().numRuns;
   test(`${name}: gradcheck (f64)`, (ctx) =>
     withReport(ctx, () => fc.assert(fc.property(spec.inputs, (xs) => verdictOk(gradcheck(spec.fn, xs, { name, wrt: spec.wrt, ...spec.gradcheckOptions }))), { numRuns })));
   if (spec.gradgrad !== false) {

@@ -1,4 +1,5 @@
 import type { Kernel, View } from '../../backend.js';
+import { EngineError } from '../../errors.js';
 import type { RandomAttrs } from '../../random.js';
 import { webgpu } from './context.js';
 import { ParamLayout } from './params.js';
@@ -38,13 +39,18 @@ const randomParams = new ParamLayout({ n: 'u32', offsetLo: 'u32', offsetHi: 'u32
 const transforms: Record<RandomAttrs['distribution'], string> = {
   uniform: 'ldexp(f32(w.x >> 8u), -24)',
   normal: 'box_muller(w.x, w.y)',
-  randint: 'p.low + i32(mulhi(w.x, p.range))',
+  // ⌊w·range / 2^32⌋ exactly (range = 2^32 arrives as 0 and gives w itself).
+  randint: 'p.low + bitcast<i32>(select(mulhi(w.x, p.range), w.x, p.range == 0u))',
 };
 
 const random: Kernel<RandomAttrs> = (_inputs, [out], attrs) => {
   const view = out as View;
   const n = view.shape.reduce((a, b) => a * b, 1);
   const t = wgslType(view.dtype);
+  if (attrs.distribution === 'randint' && t === 'f32' && Math.max(Math.abs(attrs.low!), Math.abs(attrs.high!)) > 2 ** 24) {
+    // The sum low + u is formed in i32 and converted once; beyond 2^24 that conversion would round.
+    throw new EngineError(`randint on WebGPU: float32 draws need |low|, |high| ≤ 2^24, got [${attrs.low}, ${attrs.high})`);
+  }
   const split = (x: number): [number, number] => [x >>> 0, Math.floor(x / 2 ** 32) >>> 0];
   const [offsetLo, offsetHi] = split(attrs.offset);
   const [seedLo, seedHi] = split(attrs.seed);

@@ -3,6 +3,7 @@ import { getBackend, registerBackend, setBackend } from '../../backend.js';
 import { EngineError } from '../../errors.js';
 import { makeWebGPUBackend } from './backend.js';
 import { type AdapterSummary, isWebGPUReady, setContext, webgpu } from './context.js';
+import type { PoolStats } from './buffers.js';
 import { GpuQueue } from './queue.js';
 
 /**
@@ -136,4 +137,21 @@ export async function selectBackend(choice: BackendChoice = backendChoiceFromEnv
   } catch (e) {
     return { backend: setBackend('cpu'), reason: `auto → cpu (${(e as Error).message})` };
   }
+}
+
+/* ---------------------------------------------------------------- for benchmarks and leak checks */
+
+/** Submits recorded work and waits until the device has finished it (for timing). */
+export async function webgpuSync(): Promise<void> {
+  await webgpu().queue.sync();
+}
+
+/** Bytes held by live tensors and by the buffer pool, and buffers created so far. */
+export function webgpuMemory(): PoolStats {
+  return webgpu().queue.pool.snapshot();
+}
+
+/** Waits for the device, then frees the pool's idle buffers (live tensors keep theirs). */
+export async function releasePooledBuffers(): Promise<void> {
+  await webgpu().queue.trimPool();
 }

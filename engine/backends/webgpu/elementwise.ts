@@ -110,9 +110,16 @@ export function elementwise(op: string, inputs: readonly View[], out: View): voi
     values[`s${k}`] = padList(walk.strides[k]!);
   });
   const o = inputs.length;
+  // Dense operands (stride 1, or 0 for a broadcast scalar) get addresses linear in the thread index, which
+  // compilers turn into vector loads; anything else walks the merged dims.
+  const dense = rank <= 1 && walk.strides.every((s) => s.length === 0 || s[0] === 0 || s[0] === 1);
+  const pattern = dense ? walk.strides.map((s) => (s.length && s[0] === 1 ? 'i' : 's')).join('') : `r${rank}`;
   webgpu().queue.dispatch({
-    key: `ew:${op}:${inTypes.join('')}>${outType}:r${rank}`,
+    key: `ew:${op}:${inTypes.join('')}>${outType}:${pattern}`,
     code: () => {
+      const address = dense
+        ? operands.map((_, k) => `  let off${k} = p.off${k}${pattern[k] === 'i' ? ' + i' : ''};\n`).join('')
+        : offsetsWgsl(rank, 'i', 'p.shape', operands.map((_, k) => ({ name: `off${k}`, init: `p.off${k}`, strides: `p.s${k}` })));
       const args = inputs.map((_, k) => `in${k}[off${k}]`);
       return (
         layout.wgsl() +
@@ -123,7 +130,7 @@ export function elementwise(op: string, inputs: readonly View[], out: View): voi
         F32_MATH +
         MAIN_1D +
         `\n  if (i >= p.n) { return; }\n` +
-        offsetsWgsl(rank, 'i', 'p.shape', operands.map((_, k) => ({ name: `off${k}`, init: `p.off${k}`, strides: `p.s${k}` }))) +
+        address +
         `  out[off${o}] = ${exprFor(op, inTypes, outType)(args, outType)};\n}\n`
       );
     },

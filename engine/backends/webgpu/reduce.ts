@@ -125,9 +125,9 @@ function workgroupPerOutput(plan: Plan, size: number): string {
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let g = wid.y * nwg.x + wid.x;
   let o = g / p.chunks;
-  let active = o < p.nOut;
+  let in_range = o < p.nOut;
   let start = (g % p.chunks) * p.chunkLen;
-  let end = select(start, min(start + p.chunkLen, p.nIn), active);
+  let end = select(start, min(start + p.chunkLen, p.nIn), in_range);
 ${offsetsWgsl(plan.outerRank, 'o', 'p.oshape', [{ name: 'base', init: 'p.off', strides: 'p.ostride' }])}
   var acc = ${acc.init};
   var accI = ${acc.initIndex};
@@ -142,7 +142,7 @@ ${loadElement(plan, 'r')}
     if (lid < s) { ${merge} }
     workgroupBarrier();
   }
-  if (lid == 0u && active) { ${writeResult(plan, 'g', 'sv[0]', plan.op === 'sum' ? '0' : 'si[0]')} }
+  if (lid == 0u && in_range) { ${writeResult(plan, 'g', 'sv[0]', plan.op === 'sum' ? '0' : 'si[0]')} }
 }
 `
   );
