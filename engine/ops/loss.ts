@@ -23,11 +23,6 @@ function defineLoss<A>(def: Omit<LossDef<A>, 'kind' | 'family'>): LossDef<A> {
   return defineOp<A>({ ...def, kind: 'composite', family: 'loss' }) as LossDef<A>;
 }
 
-/** A composite runs `infer` only when a fused kernel runs it, so the checks are made here either way. */
-function runChecked<A>(def: LossDef<A>, inputs: readonly Tensor[], attrs: A): Tensor {
-  def.infer(inputs, attrs);
-  return run1(def, inputs, attrs);
-}
 
 function reduceLoss(perElement: Tensor, reduction: Reduction): Tensor {
   if (reduction === 'none') return perElement;
@@ -81,12 +76,12 @@ const l1LossDef = defineLoss<ReductionAttrs>({
 
 /** Mean (or sum, or each) of (input − target)². */
 export function mseLoss(input: Tensor, target: Tensor, reduction: Reduction = 'mean'): Tensor {
-  return runChecked(mseLossDef, [input, target], { reduction });
+  return run1(mseLossDef, [input, target], { reduction });
 }
 
 /** Mean (or sum, or each) of |input − target|. */
 export function l1Loss(input: Tensor, target: Tensor, reduction: Reduction = 'mean'): Tensor {
-  return runChecked(l1LossDef, [input, target], { reduction });
+  return run1(l1LossDef, [input, target], { reduction });
 }
 
 /* ---------------------------------------------------------------- cross-entropy */
@@ -209,7 +204,7 @@ const normalizeDef = defineLoss<NormalizeAttrs>({
 /** x / max(‖x‖_p, eps) along `dim`, as `torch.nn.functional.normalize`. */
 export function normalize(x: Tensor, opts: { p?: number; dim?: number; eps?: number } = {}): Tensor {
   const dim = normalizeDim('normalize', opts.dim ?? 1, x.rank, x.shape);
-  return runChecked(normalizeDef, [x], { p: opts.p ?? 2, dim, eps: opts.eps ?? 1e-12 });
+  return run1(normalizeDef, [x], { p: opts.p ?? 2, dim, eps: opts.eps ?? 1e-12 });
 }
 
 interface CosineAttrs {
@@ -244,5 +239,5 @@ const cosineSimilarityDef = defineLoss<CosineAttrs>({
 /** Cosine of the angle between a and b along `dim` (they broadcast), as `torch.nn.functional.cosine_similarity`. */
 export function cosineSimilarity(a: Tensor, b: Tensor, dim = 1, eps = 1e-8): Tensor {
   const rank = Math.max(a.rank, b.rank);
-  return runChecked(cosineSimilarityDef, [a, b], { dim: normalizeDim('cosine_similarity', dim, rank, (a.rank >= b.rank ? a : b).shape), eps });
+  return run1(cosineSimilarityDef, [a, b], { dim: normalizeDim('cosine_similarity', dim, rank, (a.rank >= b.rank ? a : b).shape), eps });
 }

@@ -39,11 +39,6 @@ function defineNorm<A extends AffineAttrs>(def: Omit<NormDef<A>, 'kind' | 'famil
   return defineOp<A>({ ...def, kind: 'composite', family: 'norm' }) as NormDef<A>;
 }
 
-/** A composite runs `infer` only when a fused kernel runs it, so the checks are made here either way. */
-function runChecked<A>(def: NormDef<A>, inputs: readonly Tensor[], attrs: A): Tensor {
-  def.infer(inputs, attrs);
-  return run1(def, inputs, attrs);
-}
 
 function withAffine(x: Tensor, weight: Tensor | undefined, bias: Tensor | undefined): Tensor[] {
   return [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
@@ -154,13 +149,13 @@ function asShape(normalizedShape: number | readonly number[]): number[] {
 /** Standardises over the trailing dims `normalizedShape`, then scales by `weight` and shifts by `bias` (both of that shape). */
 export function layerNorm(x: Tensor, normalizedShape: number | readonly number[], weight?: Tensor, bias?: Tensor, eps = 1e-5): Tensor {
   const attrs = { normalizedShape: asShape(normalizedShape), eps, hasWeight: weight !== undefined, hasBias: bias !== undefined };
-  return runChecked(layerNormDef, withAffine(x, weight, bias), attrs);
+  return run1(layerNormDef, withAffine(x, weight, bias), attrs);
 }
 
 /** x: [N, C, ...]; C splits into `numGroups` groups, each standardised per sample; weight and bias are [C]. */
 export function groupNorm(x: Tensor, numGroups: number, weight?: Tensor, bias?: Tensor, eps = 1e-5): Tensor {
   const attrs = { numGroups, eps, hasWeight: weight !== undefined, hasBias: bias !== undefined };
-  return runChecked(groupNormDef, withAffine(x, weight, bias), attrs);
+  return run1(groupNormDef, withAffine(x, weight, bias), attrs);
 }
 
 /** Machine epsilon of the dtype: `torch.finfo(dtype).eps`, rms_norm's default. */
@@ -171,5 +166,5 @@ function machineEpsilon(dtype: DType): number {
 /** Root-mean-square normalisation over the trailing dims `normalizedShape`; eps defaults to the dtype's machine epsilon, as PyTorch. */
 export function rmsNorm(x: Tensor, normalizedShape: number | readonly number[], weight?: Tensor, eps?: number): Tensor {
   const attrs = { normalizedShape: asShape(normalizedShape), eps: eps ?? machineEpsilon(x.dtype), hasWeight: weight !== undefined, hasBias: false };
-  return runChecked(rmsNormDef, withAffine(x, weight, undefined), attrs);
+  return run1(rmsNormDef, withAffine(x, weight, undefined), attrs);
 }

@@ -89,25 +89,7 @@ export function stateDictOf(fixture: Fixture): Map<string, Tensor> {
 export function lightningDiTFrom(sidecar: Record<string, any>, weights: Map<string, Tensor>, dtype: DType = 'float32'): LightningDiT {
   const model = new LightningDiT(configFromOfficial(sidecar.config)).eval();
   model.loadStateDict(weights);
-  return castModule(model, dtype);
-}
-
-/**
- * Converts every parameter and buffer of `module` to `dtype` in place of the old ones (PyTorch's `.double()`):
- * the float64 references are the float32 weights cast to double.
- */
-export function castModule<M extends Module>(module: M, dtype: DType): M {
-  for (const m of module.modules()) {
-    const props = m as unknown as Record<string, unknown>;
-    for (const [name, value] of Object.entries(props)) {
-      if (!(value instanceof E.Tensor) || value.dtype === dtype) continue;
-      const role = roleOf(value);
-      if (!role) continue;
-      const converted = E.noGrad(() => E.cast(value, dtype));
-      props[name] = role === 'parameter' ? parameter(converted, { requiresGrad: value.requiresGrad }) : buffer(converted, { persistent: role === 'buffer' });
-    }
-  }
-  return module;
+  return model.to(dtype);
 }
 
 export function maxAbs(values: ArrayLike<number>): number {

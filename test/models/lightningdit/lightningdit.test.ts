@@ -16,7 +16,6 @@ import {
   swigluHiddenSize,
   timestepEmbedding,
 } from '../../../models/lightningdit/index.js';
-import { castModule } from '../../parity/fixtures.js';
 
 /*
  * LightningDiT's structure and initialisation (the numbers themselves are checked against PyTorch in
@@ -176,7 +175,7 @@ describe('patches', () => {
   });
 
   test('the gradient of the whole model (patch 2, RoPE, SwiGLU, RMSNorm) passes gradcheck in float64', () => {
-    const model64 = castModule(randomize(new LightningDiT({ ...small, patchSize: 2, inputSize: 4, depth: 1 })).eval(), 'float64');
+    const model64 = randomize(new LightningDiT({ ...small, patchSize: 2, inputSize: 4, depth: 1 })).eval().to('float64');
     const { x, t, y } = inputs(model64, 1, 'float64');
     assertGradcheck((xx, tt) => model64.forward(xx, tt, y), [x, t], { name: 'LightningDiT' });
   });
