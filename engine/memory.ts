@@ -61,7 +61,14 @@ export interface LiveTensor {
 }
 
 let recordSites = false;
-const live = new Map<number, { ref: WeakRef<Tensor>; site?: string }>();
+
+/**
+ * What the leak detector knows of each live tensor. It keeps metadata, not the tensor: a WeakRef would keep
+ * its target alive until the current job ends, so a synchronous training loop would hold every tensor it made.
+ * A tensor that is garbage-collected without `dispose()` leaves the list through the finalization registry.
+ */
+const live = new Map<number, LiveTensor>();
+const collected = new FinalizationRegistry<number>((id) => live.delete(id));
 
 /** When on, every tensor remembers the stack that created it (slow; for hunting leaks). */
 export function setLeakTracking(on: boolean): void {
@@ -69,23 +76,23 @@ export function setLeakTracking(on: boolean): void {
 }
 
 export function noteCreated(t: Tensor): void {
-  live.set(t.id, { ref: new WeakRef(t), site: recordSites ? new Error().stack?.split('\n').slice(3, 8).join('\n') : undefined });
+  live.set(t.id, {
+    id: t.id,
+    shape: t.shape,
+    dtype: t.dtype,
+    backend: t.storage.backend.name,
+    bytes: t.storage.length * (t.dtype === 'float64' ? 8 : 4),
+    site: recordSites ? new Error().stack?.split('\n').slice(3, 8).join('\n') : undefined,
+  });
+  collected.register(t, t.id, t);
 }
 
 export function noteDisposed(t: Tensor): void {
   live.delete(t.id);
+  collected.unregister(t);
 }
 
 /** Tensors not yet disposed (and not yet garbage-collected). */
 export function liveTensors(): LiveTensor[] {
-  const out: LiveTensor[] = [];
-  for (const [id, { ref, site }] of live) {
-    const t = ref.deref();
-    if (!t) {
-      live.delete(id);
-      continue;
-    }
-    out.push({ id, shape: t.shape, dtype: t.dtype, backend: t.backend.name, bytes: t.storage.length * (t.dtype === 'float64' ? 8 : 4), site });
-  }
-  return out;
+  return [...live.values()];
 }

@@ -17,7 +17,7 @@ import { sameDType } from './util.js';
  * backward rules are written with each other. Every order of derivative therefore stays within these three.
  */
 
-export type Pair = readonly [number, number];
+type Pair = readonly [number, number];
 
 export interface Conv2dOptions {
   stride?: number | Pair;

@@ -1,4 +1,4 @@
-import type { Kernel } from '../../backend.js';
+import type { Kernel, View } from '../../backend.js';
 import { dataOf } from './storage.js';
 import { elementOffsets, isDense } from './strided.js';
 import { erf, sigmoid } from './math.js';
@@ -77,9 +77,26 @@ function mapBinary(f: (a: number, b: number) => number): Kernel {
       for (let i = 0; i < dst.length; i++) dst[i] = f(fa[oa + i]!, fb[ob + i]!);
       return;
     }
+    // A single-element operand (a plain number, a reduced statistic) needs no offset table.
+    if (isDense(a!, out!.shape) && sizeOf(b!) === 1) {
+      const oa = a!.offset;
+      const vb = fb[b!.offset]!;
+      for (let i = 0; i < dst.length; i++) dst[i] = f(fa[oa + i]!, vb);
+      return;
+    }
+    if (sizeOf(a!) === 1 && isDense(b!, out!.shape)) {
+      const va = fa[a!.offset]!;
+      const ob = b!.offset;
+      for (let i = 0; i < dst.length; i++) dst[i] = f(va, fb[ob + i]!);
+      return;
+    }
     const [offA, offB] = elementOffsets([a!, b!], out!.shape);
     for (let i = 0; i < dst.length; i++) dst[i] = f(fa[offA![i]!]!, fb[offB![i]!]!);
   };
+}
+
+function sizeOf(v: View): number {
+  return v.shape.reduce((n, d) => n * d, 1);
 }
 
 const where: Kernel = ([cond, a, b], [out]) => {

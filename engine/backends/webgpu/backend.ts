@@ -7,6 +7,7 @@ import { creationKernels } from './creation.js';
 import { elementwiseKernels } from './elementwise.js';
 import { indexingKernels } from './indexing.js';
 import { matmulKernels } from './matmul.js';
+import { normKernels } from './norm.js';
 import { reduceKernels } from './reduce.js';
 import { shapeKernels } from './shape.js';
 
@@ -24,6 +25,7 @@ const kernels = new Map<string, Kernel>(
     ...indexingKernels,
     ...matmulKernels,
     ...convKernels,
+    ...normKernels,
   }),
 );
 

@@ -152,7 +152,7 @@ function im2col(x: View, g: Geometry, chunk: Chunk, patches: GpuStorage, layout:
 }
 
 const col2imParams = new ParamLayout({
-  n: 'u32', chunkPixels: 'u32', p0: 'u32', offX: 'u32', Ho: 'u32', sImage: 'u32', sGroup: 'u32', sTap: 'u32', ...geometryFields,
+  n: 'u32', accumulate: 'u32', chunkPixels: 'u32', p0: 'u32', offX: 'u32', Ho: 'u32', sImage: 'u32', sGroup: 'u32', sTap: 'u32', ...geometryFields,
 });
 
 /**
@@ -162,7 +162,7 @@ const col2imParams = new ParamLayout({
 function col2im(dP: GpuStorage, g: Geometry, chunk: Chunk, dx: View, layout: PatchLayout, accumulate: boolean): void {
   const n = chunk.images * g.channels * g.height * g.width;
   webgpu().queue.dispatch({
-    key: `conv:col2im${accumulate ? '+' : ''}`,
+    key: 'conv:col2im',
     code: () =>
       col2imParams.wgsl() +
       bindings([['dP', 'f32']], [['dx', 'f32']]) +
@@ -190,13 +190,13 @@ function col2im(dP: GpuStorage, g: Geometry, chunk: Chunk, dx: View, layout: Pat
     }
   }
   let at = p.offX + i;
-  dx[at] = ${accumulate ? 'dx[at] + ' : ''}acc;
+  dx[at] = select(acc, dx[at] + acc, p.accumulate == 1u);
 }
 `,
     reads: [dP],
     writes: [dx.storage as GpuStorage],
     params: col2imParams.pack({
-      n, chunkPixels: chunk.pixels, p0: chunk.p0, offX: dx.offset + chunk.n0 * g.channels * g.height * g.width, Ho: g.outHeight,
+      n, accumulate: accumulate ? 1 : 0, chunkPixels: chunk.pixels, p0: chunk.p0, offX: dx.offset + chunk.n0 * g.channels * g.height * g.width, Ho: g.outHeight,
       sImage: layout.image, sGroup: layout.group, sTap: layout.tap, ...geometryValues(g),
     }),
     workgroups: grid(Math.ceil(n / WG)),

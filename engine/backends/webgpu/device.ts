@@ -45,7 +45,9 @@ export async function initWebGPU(opts: InitOptions = {}): Promise<Backend> {
   const limits: Record<string, number> = {};
   for (const key in adapter.limits) limits[key] = (adapter.limits as unknown as Record<string, number>)[key]!;
   const summary = summarise(adapter, limits);
-  const device = await adapter.requestDevice({ requiredLimits: limits, requiredFeatures: [] });
+  // Subgroups serve the matmul kernel of CPU adapters (see matmul.ts).
+  const features = (['subgroups'] as GPUFeatureName[]).filter((f) => adapter.features.has(f));
+  const device = await adapter.requestDevice({ requiredLimits: limits, requiredFeatures: features });
   const queue = new GpuQueue(device, summary);
   // Validation errors are programming errors in a kernel: the next read throws them with Dawn's message.
   device.addEventListener('uncapturederror', (e) => queue.noteError((e as GPUUncapturedErrorEvent).error.message));

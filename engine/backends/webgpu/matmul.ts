@@ -2,8 +2,9 @@ import type { Kernel, View } from '../../backend.js';
 import { broadcastStrides } from '../cpu/strided.js';
 import type { GpuStorage } from './buffers.js';
 import { webgpu } from './context.js';
-import { coalesce, offsetsWgsl, padList } from './layout.js';
-import { ParamLayout } from './params.js';
+import type { AdapterSummary } from './context.js';
+import { coalesce, offsetsWgsl } from './layout.js';
+import { MAX_RANK, ParamLayout } from './params.js';
 import { bindings } from './wgsl.js';
 
 /**
@@ -12,12 +13,17 @@ import { bindings } from './wgsl.js';
  * describes its operands as strided matrices too.
  *
  * Two schedules, chosen by the adapter:
- * - GPUs: a workgroup computes a BM×BN tile of C; each K step it stages a BK-deep slice of A and B in
- *   workgroup memory (coalesced loads, in the operand's contiguous direction), then every thread accumulates a
- *   TM×TN register block from vec4 reads of that slice.
- * - CPU adapters (lavapipe): workgroup memory is ordinary memory and barriers are coroutine switches, so each
- *   thread reads its operands straight from memory (the CPU's caches do the staging) into a TM×TN register block.
- * Shapes are uniform parameters; tile sizes are constants of the shader.
+ * - GPUs ('tiled'): a workgroup computes a 64×64 tile of C; each K step it stages a 16-deep slice of A and B in
+ *   workgroup memory (coalesced loads, along the operand's contiguous direction), then every thread accumulates
+ *   a 4×4 register block from vec4 reads of that slice.
+ * - CPU adapters with subgroups ('subgroup', lavapipe): there every storage-buffer load costs the same ~8
+ *   cycles per lane, whatever the pattern (llvmpipe loads lane by lane; vec4 loads cost four), so speed is FMAs
+ *   per load. A workgroup is one subgroup of S lanes computing a 4S × 4S tile: per k, each lane loads 4 values
+ *   of A (rows r + S·i) and 4 of B (its columns), and gets the other lanes' A values by subgroupBroadcast, so 8
+ *   loads feed 16·S multiply-adds. Measured on a 2-vCPU EPYC: ~6 GFLOP per CPU-second at 1024³, against ~2 for
+ *   a 4×4 block loading everything itself and ~0.5 for the tiled kernel.
+ * Shapes, strides and the batch walk (padded to MAX_RANK dims, so one shader serves every batch layout) are
+ * uniform parameters; tile sizes are constants of the shader.
  */
 
 /** A matrix operand: element (i, j) of batch b sits at offset + batchOffset(b) + i·rowStride + j·colStride. */
@@ -55,98 +61,85 @@ const params = new ParamLayout({
   sAk: 'u32',
   sBk: 'u32',
   sBn: 'u32',
+  /** 1: C += A·B. */
+  accumulate: 'u32',
+  /** 1 when A's rows (B's columns) are its contiguous direction: the tiled kernel loads along it. */
+  aRowsContiguous: 'u32',
+  bColsContiguous: 'u32',
   shape: 'list',
   s0: 'list',
   s1: 'list',
   s2: 'list',
 });
 
-interface Tiling {
-  BM: number;
-  BN: number;
-  BK: number;
-  TM: number;
-  TN: number;
-}
-
-const GPU_TILING: Tiling = { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4 };
-const CPU_TILING: Tiling = { BM: 32, BN: 32, BK: 0, TM: 4, TN: 4 };
+type Schedule = 'tiled' | 'subgroup';
 
 /** Which schedule to use; tests set it to exercise both on one adapter. */
-let forcedSchedule: 'gpu' | 'cpu' | undefined;
-export function forceMatmulSchedule(s: 'gpu' | 'cpu' | undefined): void {
+let forcedSchedule: Schedule | undefined;
+export function forceMatmulSchedule(s: Schedule | undefined): void {
   forcedSchedule = s;
 }
 
-const batchOffsets = (rank: number) =>
-  offsetsWgsl(rank, 'batch', 'p.shape', [
-    { name: 'baseA', init: 'p.offA', strides: 'p.s0' },
-    { name: 'baseB', init: 'p.offB', strides: 'p.s1' },
-    { name: 'baseC', init: 'p.offC', strides: 'p.s2' },
-  ]);
-
-/** Shared by both schedules: write (or add) the TM×TN block at (row0, col0) of C, inside the bounds. */
-function storeBlock(t: Tiling, accumulate: boolean): string {
-  return `
-  for (var i = 0u; i < ${t.TM}u; i++) {
-    let row = row0 + i;
-    if (row >= p.M) { break; }
-    for (var j = 0u; j < ${t.TN}u; j++) {
-      let col = col0 + j;
-      let at = baseC + row * p.ldc + col;
-      if (col < p.N) { C[at] = ${accumulate ? 'C[at] + ' : ''}acc[i][j]; }
-    }
-  }
-`;
+function scheduleFor(adapter: AdapterSummary): Schedule {
+  const uniformSubgroups = adapter.subgroupMinSize > 0 && adapter.subgroupMinSize === adapter.subgroupMaxSize;
+  return forcedSchedule ?? (adapter.isCpu && uniformSubgroups && adapter.features.includes('subgroups') ? 'subgroup' : 'tiled');
 }
 
-function tiledShader(t: Tiling, batchRank: number, accumulate: boolean, aRowsContiguous: boolean, bColsContiguous: boolean): string {
-  const threadsX = t.BN / t.TN;
-  const threadsY = t.BM / t.TM;
-  const threads = threadsX * threadsY;
-  const aLoads = (t.BM * t.BK) / threads;
-  const bLoads = (t.BK * t.BN) / threads;
-  // Consecutive threads load consecutive addresses: along k when A's rows are contiguous, else along m.
-  const aIndex = aRowsContiguous ? `let mm = e / ${t.BK}u; let kk = e % ${t.BK}u;` : `let kk = e / ${t.BM}u; let mm = e % ${t.BM}u;`;
-  const bIndex = bColsContiguous ? `let kk = e / ${t.BN}u; let nn = e % ${t.BN}u;` : `let nn = e / ${t.BK}u; let kk = e % ${t.BK}u;`;
+const batchOffsets = offsetsWgsl(MAX_RANK, 'batch', 'p.shape', [
+  { name: 'baseA', init: 'p.offA', strides: 'p.s0' },
+  { name: 'baseB', init: 'p.offB', strides: 'p.s1' },
+  { name: 'baseC', init: 'p.offC', strides: 'p.s2' },
+]);
+
+const header =
+  params.wgsl() +
+  bindings([['A', 'f32'], ['B', 'f32']], [['C', 'f32']]) +
+  'fn store(at: u32, v: f32) { C[at] = select(v, C[at] + v, p.accumulate == 1u); }\n';
+
+/** BM = BN = 64, BK = 16, 16×16 threads with 4×4 blocks. */
+function tiledShader(): string {
   return (
-    params.wgsl() +
-    bindings([['A', 'f32'], ['B', 'f32']], [['C', 'f32']]) +
+    header +
     `
 // As[k][m] and Bs[k][n], four consecutive m (n) per vec4.
-var<workgroup> As: array<vec4<f32>, ${(t.BK * t.BM) / 4}>;
-var<workgroup> Bs: array<vec4<f32>, ${(t.BK * t.BN) / 4}>;
+var<workgroup> As: array<vec4<f32>, 256>;
+var<workgroup> Bs: array<vec4<f32>, 256>;
 
-@compute @workgroup_size(${threadsX}, ${threadsY})
+@compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
   let batch = wid.z + p.batchStart;
-${batchOffsets(batchRank)}
-  let tileRow = wid.y * ${t.BM}u;
-  let tileCol = wid.x * ${t.BN}u;
-  var acc: array<vec4<f32>, ${t.TM}>;
-  for (var k0 = 0u; k0 < p.K; k0 += ${t.BK}u) {
-    for (var l = 0u; l < ${aLoads}u; l++) {
-      let e = li + l * ${threads}u;
-      ${aIndex}
+${batchOffsets}
+  let tileRow = wid.y * 64u;
+  let tileCol = wid.x * 64u;
+  var acc: array<vec4<f32>, 4>;
+  for (var k0 = 0u; k0 < p.K; k0 += 16u) {
+    for (var l = 0u; l < 4u; l++) {
+      // Consecutive threads take consecutive addresses: along k when A's rows are contiguous, else along m.
+      let e = li + l * 256u;
+      var mm = e % 64u;
+      var kk = e / 64u;
+      if (p.aRowsContiguous == 1u) { mm = e / 16u; kk = e % 16u; }
       let gm = tileRow + mm;
       let gk = k0 + kk;
       var v = 0.0;
       if (gm < p.M && gk < p.K) { v = A[baseA + gm * p.sAm + gk * p.sAk]; }
-      As[kk * ${t.BM / 4}u + mm / 4u][mm % 4u] = v;
+      As[kk * 16u + mm / 4u][mm % 4u] = v;
     }
-    for (var l = 0u; l < ${bLoads}u; l++) {
-      let e = li + l * ${threads}u;
-      ${bIndex}
+    for (var l = 0u; l < 4u; l++) {
+      let e = li + l * 256u;
+      var nn = e / 16u;
+      var kk = e % 16u;
+      if (p.bColsContiguous == 1u) { nn = e % 64u; kk = e / 64u; }
       let gk = k0 + kk;
       let gn = tileCol + nn;
       var v = 0.0;
       if (gk < p.K && gn < p.N) { v = B[baseB + gk * p.sBk + gn * p.sBn]; }
-      Bs[kk * ${t.BN / 4}u + nn / 4u][nn % 4u] = v;
+      Bs[kk * 16u + nn / 4u][nn % 4u] = v;
     }
     workgroupBarrier();
-    for (var kk = 0u; kk < ${t.BK}u; kk++) {
-      let a = As[kk * ${t.BM / 4}u + lid.y];
-      let b = Bs[kk * ${t.BN / 4}u + lid.x];
+    for (var kk = 0u; kk < 16u; kk++) {
+      let a = As[kk * 16u + lid.y];
+      let b = Bs[kk * 16u + lid.x];
       acc[0] += a.x * b;
       acc[1] += a.y * b;
       acc[2] += a.z * b;
@@ -154,67 +147,78 @@ ${batchOffsets(batchRank)}
     }
     workgroupBarrier();
   }
-  let row0 = tileRow + lid.y * ${t.TM}u;
-  let col0 = tileCol + lid.x * ${t.TN}u;
-${storeBlock(t, accumulate)}
-}
-`
-  );
-}
-
-function directShader(t: Tiling, batchRank: number, accumulate: boolean): string {
-  const threadsX = t.BN / t.TN;
-  const threadsY = t.BM / t.TM;
-  return (
-    params.wgsl() +
-    bindings([['A', 'f32'], ['B', 'f32']], [['C', 'f32']]) +
-    `
-@compute @workgroup_size(${threadsX}, ${threadsY})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
-  let batch = wid.z + p.batchStart;
-${batchOffsets(batchRank)}
-  let row0 = wid.y * ${t.BM}u + lid.y * ${t.TM}u;
-  let col0 = wid.x * ${t.BN}u + lid.x * ${t.TN}u;
-  // Rows and columns past the edge read row (column) 0 instead and are never stored.
-  var aRow: array<u32, ${t.TM}>;
-  for (var i = 0u; i < ${t.TM}u; i++) { aRow[i] = baseA + select(0u, row0 + i, row0 + i < p.M) * p.sAm; }
-  var bCol: array<u32, ${t.TN}>;
-  for (var j = 0u; j < ${t.TN}u; j++) { bCol[j] = baseB + select(0u, col0 + j, col0 + j < p.N) * p.sBn; }
-  var acc: array<vec4<f32>, ${t.TM}>;
-  for (var k = 0u; k < p.K; k++) {
-    let kb = k * p.sBk;
-    let b = vec4<f32>(B[bCol[0] + kb], B[bCol[1] + kb], B[bCol[2] + kb], B[bCol[3] + kb]);
-    let ka = k * p.sAk;
-    acc[0] += A[aRow[0] + ka] * b;
-    acc[1] += A[aRow[1] + ka] * b;
-    acc[2] += A[aRow[2] + ka] * b;
-    acc[3] += A[aRow[3] + ka] * b;
+  let row0 = tileRow + lid.y * 4u;
+  let col0 = tileCol + lid.x * 4u;
+  for (var i = 0u; i < 4u; i++) {
+    let row = row0 + i;
+    if (row >= p.M) { break; }
+    for (var j = 0u; j < 4u; j++) {
+      if (col0 + j < p.N) { store(baseC + row * p.ldc + col0 + j, acc[i][j]); }
+    }
   }
-${storeBlock(t, accumulate)}
 }
 `
   );
 }
 
-/** Records C = A·B for every batch (C's old contents are overwritten). */
+/** Rows and columns per lane of the subgroup schedule (the tile is ROWS·S × COLS·S). */
+const ROWS = 4;
+const COLS = 4;
+
+function subgroupShader(S: number): string {
+  const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+  const lines: string[] = [];
+  // Rows and columns past the edge load the last row (column) instead and are never stored.
+  for (const i of range(ROWS)) lines.push(`  let aAt${i} = baseA + min(row0 + ${i * S}u + lane, p.M - 1u) * p.sAm;`);
+  for (const j of range(COLS)) lines.push(`  let bAt${j} = baseB + min(col0 + ${j * S}u, p.N - 1u) * p.sBn;`);
+  for (const r of range(ROWS * S)) lines.push(`  var c${r} = vec4<f32>();`);
+  lines.push('  for (var k = 0u; k < p.K; k++) {');
+  for (const i of range(ROWS)) lines.push(`    let a${i} = A[aAt${i} + k * p.sAk];`);
+  lines.push(`    let b = vec4<f32>(${range(COLS).map((j) => `B[bAt${j} + k * p.sBk]`).join(', ')});`);
+  for (const i of range(ROWS)) for (const s of range(S)) lines.push(`    c${i * S + s} = fma(vec4<f32>(subgroupBroadcast(a${i}, ${s}u)), b, c${i * S + s});`);
+  lines.push('  }');
+  for (const r of range(ROWS * S)) {
+    lines.push(`  if (row0 + ${r}u < p.M) {`);
+    for (const j of range(COLS)) lines.push(`    if (col0 + ${j * S}u < p.N) { store(baseC + (row0 + ${r}u) * p.ldc + col0 + ${j * S}u, c${r}[${j}]); }`);
+    lines.push('  }');
+  }
+  return (
+    'enable subgroups;\n' +
+    header +
+    `
+@compute @workgroup_size(${S})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
+  let batch = wid.z + p.batchStart;
+${batchOffsets}
+  let row0 = wid.y * ${ROWS * S}u;
+  // Lane l owns columns col0 + S·j: consecutive lanes, consecutive columns.
+  let col0 = wid.x * ${COLS * S}u + lane;
+${lines.join('\n')}
+}
+`
+  );
+}
+
+/** Records C = A·B (or C += A·B) for every batch. */
 export function gemm(g: GemmProblem): void {
   const { queue, adapter } = webgpu();
   const count = g.batch.shape.reduce((x, y) => x * y, 1);
   if (g.m === 0 || g.n === 0 || count === 0) return;
-  const schedule = forcedSchedule ?? (adapter.isCpu ? 'cpu' : 'gpu');
-  const t = schedule === 'cpu' ? CPU_TILING : GPU_TILING;
-  const rank = g.batch.shape.length;
-  const aRowsContiguous = Math.abs(g.a.colStride) <= Math.abs(g.a.rowStride);
-  const bColsContiguous = Math.abs(g.b.colStride) <= Math.abs(g.b.rowStride);
-  const accumulate = g.accumulate ?? false;
-  const variant = `r${rank}${accumulate ? '+' : ''}`;
-  const key = schedule === 'cpu' ? `matmul:direct:${variant}` : `matmul:tiled:${variant}:${+aRowsContiguous}${+bColsContiguous}`;
+  const schedule = scheduleFor(adapter);
+  const S = adapter.subgroupMinSize;
+  const [tileRows, tileCols] = schedule === 'tiled' ? [64, 64] : [ROWS * S, COLS * S];
+  const key = `matmul:${schedule}${schedule === 'subgroup' ? S : ''}`;
   const [s0, s1, s2] = g.batch.strides;
+  // The walk is padded with leading size-1 dims to MAX_RANK, so that one shader serves every batch layout.
+  const lead = new Array<number>(MAX_RANK - g.batch.shape.length).fill(1);
+  const zeros = new Array<number>(MAX_RANK - g.batch.shape.length).fill(0);
+  const list = (strides: number[]) => [...zeros, ...strides.map((s) => s >>> 0)];
   // At most 65535 batches per dispatch (the z limit); larger batches go in several dispatches.
   for (let start = 0; start < count; start += 65535) {
+    const batches = Math.min(65535, count - start);
     queue.dispatch({
       key,
-      code: () => (schedule === 'cpu' ? directShader(t, rank, accumulate) : tiledShader(t, rank, accumulate, aRowsContiguous, bColsContiguous)),
+      code: () => (schedule === 'tiled' ? tiledShader() : subgroupShader(S)),
       reads: [g.a.storage, g.b.storage],
       writes: [g.c.storage],
       params: params.pack({
@@ -226,17 +230,20 @@ export function gemm(g: GemmProblem): void {
         offB: g.b.offset,
         offC: g.c.offset,
         ldc: g.c.ldc,
+        accumulate: g.accumulate ? 1 : 0,
         sAm: g.a.rowStride >>> 0,
         sAk: g.a.colStride >>> 0,
         sBk: g.b.rowStride >>> 0,
         sBn: g.b.colStride >>> 0,
-        shape: padList(g.batch.shape),
-        s0: padList(s0.map((s) => s >>> 0)),
-        s1: padList(s1.map((s) => s >>> 0)),
-        s2: padList(s2.map((s) => s >>> 0)),
+        aRowsContiguous: Math.abs(g.a.colStride) <= Math.abs(g.a.rowStride) ? 1 : 0,
+        bColsContiguous: Math.abs(g.b.colStride) <= Math.abs(g.b.rowStride) ? 1 : 0,
+        shape: [...lead, ...g.batch.shape],
+        s0: list(s0),
+        s1: list(s1),
+        s2: list(s2),
       }),
-      workgroups: [Math.ceil(g.n / t.BN), Math.ceil(g.m / t.BM), Math.min(65535, count - start)],
-      cost: (g.m * g.n * Math.max(1, g.k) * Math.min(65535, count - start)) / 8,
+      workgroups: [Math.ceil(g.n / tileCols), Math.ceil(g.m / tileRows), batches],
+      cost: (g.m * g.n * Math.max(1, g.k) * batches) / 8,
     });
   }
 }

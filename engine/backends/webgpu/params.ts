@@ -16,7 +16,8 @@ export const MAX_RANK = 8;
 export const PARAM_BYTES = 256;
 
 export class ParamLayout<F extends Record<string, ParamType>> {
-  private readonly offsets: Record<string, number> = {};
+  /** Each field with its position in 32-bit words. */
+  private readonly slots: { name: string; type: ParamType; word: number }[] = [];
   readonly bytes: number;
 
   constructor(private readonly fields: F) {
@@ -24,7 +25,7 @@ export class ParamLayout<F extends Record<string, ParamType>> {
     for (const [name, type] of Object.entries(fields)) {
       const align = type === 'list' ? 16 : 4;
       at = Math.ceil(at / align) * align;
-      this.offsets[name] = at;
+      this.slots.push({ name, type, word: at / 4 });
       at += type === 'list' ? 32 : 4;
     }
     this.bytes = Math.ceil(Math.max(at, 16) / 16) * 16;
@@ -43,8 +44,7 @@ export class ParamLayout<F extends Record<string, ParamType>> {
     const words = new Uint32Array(this.bytes / 4);
     const asF32 = new Float32Array(words.buffer);
     const asI32 = new Int32Array(words.buffer);
-    for (const [name, type] of Object.entries(this.fields)) {
-      const w = this.offsets[name]! / 4;
+    for (const { name, type, word: w } of this.slots) {
       const v = values[name as keyof F] as number | readonly number[];
       if (type === 'list') {
         const list = v as readonly number[];

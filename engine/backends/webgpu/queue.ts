@@ -14,10 +14,16 @@ import { PARAM_BYTES } from './params.js';
  *
  * Waiting: while a JS promise on the device is pending (mapAsync, onSubmittedWorkDone), dawn.node polls the
  * device in a setImmediate loop that keeps one core busy. On a GPU that costs nothing, but on lavapipe the
- * kernels run on the same CPU cores, and the spin took half of them: 100 exp() dispatches over 2^20 floats
- * took 675–1407 ms when awaited at once and 348–395 ms when the process slept first (2 vCPUs). So on a CPU
- * adapter `wait` sleeps through most of the expected GPU time before awaiting; the expectation is each
- * dispatch's `cost` times a rate that is recalibrated after every wait.
+ * kernels run on the same CPU cores and the spin takes one of them. Measured on the 2-vCPU CI machine (other
+ * jobs running), awaiting at once vs sleeping first: 100 exp() over 2^20 floats 675–1407 ms vs 348–395 ms in a
+ * bare script; through this queue, matmul 1024³ 348–438 vs 278–346 ms, softmax (16384, 256) 351–373 vs
+ * 268–328 ms, exp over 2^22 floats 76–89 vs 50–58 ms. So on a CPU adapter `wait` first sleeps through part of
+ * the expected device time: each dispatch's `cost` times a rate that is recalibrated after every wait (raised
+ * when the work outlasted the sleep, lowered when it was done on waking), the sleep capped so that a bad estimate
+ * costs little. On GPUs it awaits at once.
+ *
+ * Errors: a validation error (say, WGSL that does not compile) makes Dawn drop the whole command buffer it was
+ * in, so every dispatch of that batch is lost; the error is thrown by the next read or sync.
  */
 
 export interface Dispatch {
@@ -42,6 +48,12 @@ const MAX_BATCH = 64;
 /** Fixed cost of a dispatch, in the same units as `Dispatch.cost` (≈ 25 µs on lavapipe). */
 const DISPATCH_COST = 10_000;
 const MAX_BIND_GROUPS = 4096;
+/* The wait model's knobs: sleep only for waits worth a timer, never most of an uncertain estimate. */
+const MIN_SLEEP_MS = 2;
+const SLEEP_FRACTION = 0.6;
+const MAX_SLEEP_MS = 2000;
+const MIN_MS_PER_COST = 1e-8;
+const MAX_MS_PER_COST = 1e-4;
 
 /** Splits `n` workgroups over x and y so that neither exceeds the per-dimension limit. */
 export function grid(n: number): [number, number] {
@@ -74,10 +86,11 @@ export class GpuQueue {
   private readonly staging = new Map<number, GPUBuffer[]>();
   private readonly errors: string[] = [];
 
-  /* The wait model (CPU adapters only): predicted end of submitted work, and ms per unit of cost. */
+  /** 'sleep' (the default on CPU adapters) or 'spin' (await at once, the default on GPUs). */
+  waitStrategy: 'sleep' | 'spin';
+  /* The wait model of the 'sleep' strategy: predicted end of the submitted work, and ms per unit of cost. */
   private busyUntil = 0;
   private windowStart = -1;
-  private windowCost = 0;
   private msPerCost = 2.5e-6;
 
   constructor(
@@ -88,6 +101,7 @@ export class GpuQueue {
     this.paramStride = Math.max(PARAM_BYTES, adapter.limits.minUniformBufferOffsetAlignment ?? 256);
     this.paramWords = new Uint32Array((MAX_BATCH * this.paramStride) / 4);
     this.paramBuffer = device.createBuffer({ size: MAX_BATCH * this.paramStride, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    this.waitStrategy = adapter.isCpu ? 'sleep' : 'spin';
   }
 
   /** Records one dispatch (nothing runs until the batch is submitted). */
@@ -259,37 +273,36 @@ export class GpuQueue {
   /* ---------------------------------------------------------------- waiting (see the note at the top) */
 
   private noteSubmitted(cost: number): void {
-    if (!this.adapter.isCpu) return;
     const now = performance.now();
     if (this.windowStart < 0) {
       this.windowStart = now;
-      this.windowCost = 0;
       this.busyUntil = now;
     }
-    this.windowCost += cost;
     this.busyUntil = Math.max(this.busyUntil, now) + cost * this.msPerCost;
   }
 
   private async wait(done: () => Promise<void>): Promise<void> {
-    if (!this.adapter.isCpu) return done();
+    if (this.waitStrategy === 'spin') return done();
     const expected = this.busyUntil - performance.now();
-    // Sleep through most of the expected time; the rest is spent in dawn.node's polling loop.
-    if (expected > 2) await new Promise((r) => setTimeout(r, expected * 0.85));
+    // Sleep through part of the expected time (estimates are rough), the rest is spent in dawn.node's polling.
+    const slept = expected > MIN_SLEEP_MS;
+    if (slept) await new Promise((r) => setTimeout(r, Math.min(expected * SLEEP_FRACTION, MAX_SLEEP_MS)));
     const awaitStart = performance.now();
     await done();
     const end = performance.now();
-    if (this.windowStart >= 0 && this.windowCost > 0) {
+    if (this.windowStart >= 0) {
+      const predicted = this.busyUntil - this.windowStart;
       const measured = end - this.windowStart;
-      if (end - awaitStart > 1) {
-        // Still busy after the sleep: the estimate was short. Move the rate halfway (geometrically) to the truth.
-        this.msPerCost *= Math.sqrt(Math.min(8, measured / (this.windowCost * this.msPerCost)));
-      } else if (expected > 2) {
-        // Done on waking: maybe too long a sleep. Nudge the rate down.
-        this.msPerCost *= 0.93;
+      if (end - awaitStart > MIN_SLEEP_MS && measured > predicted) {
+        // Still busy after the sleep: the rate was too low. Move it toward the truth, at most doubling.
+        this.msPerCost *= Math.min(2, Math.sqrt(measured / Math.max(predicted, 1e-3)));
+      } else if (slept) {
+        // Done on waking: the sleep may have been too long.
+        this.msPerCost *= 0.7;
       }
+      this.msPerCost = Math.min(MAX_MS_PER_COST, Math.max(MIN_MS_PER_COST, this.msPerCost));
     }
     this.windowStart = -1;
-    this.windowCost = 0;
     this.busyUntil = end;
   }
 }

@@ -6,6 +6,7 @@ import type { GpuStorage } from './buffers.js';
 import { webgpu } from './context.js';
 import { coalesce, offsetsWgsl, padList } from './layout.js';
 import { ParamLayout } from './params.js';
+import { type RowOp, SOFTMAX_PASS, rowKernel } from './rows.js';
 import { grid } from './queue.js';
 import { F32_MATH, MAIN_1D, WG, type WgslScalar, bindings, wgslType } from './wgsl.js';
 
@@ -171,7 +172,8 @@ function record(op: ReduceOp, dtype: DType, job: Job, schedule: 'thread' | 'grou
     writeValue: job.y !== undefined,
     writeIndex: job.yi !== undefined,
   };
-  const size = Math.min(WG, Math.max(32, 2 ** Math.ceil(Math.log2(Math.max(1, Math.ceil(nIn / job.chunks))))));
+  // One workgroup size for every row length: lavapipe takes seconds to compile the tree for some smaller sizes.
+  const size = WG;
   const key = `reduce:${op}:${plan.type}:${schedule}${schedule === 'group' ? size : ''}:o${plan.outerRank}i${plan.innerRank}:${+plan.indexInput}${+plan.writeValue}${+plan.writeIndex}`;
   const chunkLen = Math.ceil(nIn / job.chunks);
   webgpu().queue.dispatch({
@@ -193,6 +195,12 @@ function record(op: ReduceOp, dtype: DType, job: Job, schedule: 'thread' | 'grou
     workgroups: schedule === 'thread' ? grid(Math.ceil(nOut / WG)) : grid(nOut * job.chunks),
     cost: nOut * nIn,
   });
+}
+
+/** Which single-pass schedule to use; tests set it to exercise both on one adapter. */
+let forcedSchedule: 'thread' | 'group' | undefined;
+export function forceReduceSchedule(s: 'thread' | 'group' | undefined): void {
+  forcedSchedule = s;
 }
 
 /** Rows at least this long, when there are few outputs, are split into chunks reduced in a first pass. */
@@ -229,7 +237,7 @@ function reduce(op: ReduceOp, x: View, out: View, dims: readonly number[]): void
     return;
   }
   const manyOutputs = adapter.isCpu ? nOut >= 64 : nOut >= 8192 && nIn < 64;
-  const schedule = nIn < 32 || manyOutputs ? 'thread' : 'group';
+  const schedule = forcedSchedule ?? (nIn < 32 || manyOutputs ? 'thread' : 'group');
   record(op, x.dtype, { x: xs, ...final, offset: x.offset, outer, inner, chunks: 1 }, schedule);
 }
 
@@ -237,7 +245,22 @@ function kernelFor(op: ReduceOp): Kernel<ReduceAttrs> {
   return ([x], [out], { dims }) => reduce(op, x!, out!, dims);
 }
 
+/**
+ * Fused softmax and log_softmax along `dim`: one online pass for the row's maximum and Σ exp(x − max), one to
+ * write (see rows.ts). Autograd differentiates the composite definitions in engine/ops/reduce.ts.
+ */
+function softmaxKernel(log: boolean): Kernel<{ dim: number }> {
+  const op: RowOp = { key: log ? 'log_softmax' : 'softmax', passes: [SOFTMAX_PASS], write: log ? 'v - row_max - log_(row_sum)' : 'exp(v - row_max) / row_sum', extras: [] };
+  return ([x], [out], { dim }) => {
+    const len = x!.shape[dim] ?? 1;
+    const inner = x!.shape.slice(dim + 1).reduce((a, b) => a * b, 1);
+    rowKernel(op, x!, out!, x!.shape.reduce((a, b) => a * b, 1) / Math.max(1, len), len, inner);
+  };
+}
+
 export const reduceKernels: Record<string, Kernel> = {
+  softmax: softmaxKernel(false),
+  log_softmax: softmaxKernel(true),
   sum: kernelFor('sum'),
   amax: kernelFor('amax'),
   amin: kernelFor('amin'),

@@ -35,10 +35,6 @@ export const MAIN_1D = `@compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i = (wid.y * nwg.x + wid.x) * ${WG}u + lid;`;
 
-export function dtypeKey(views: readonly { storage: unknown; dtype: DType }[]): string {
-  return views.map((v) => wgslType(v.dtype)).join('');
-}
-
 export function storagesOf(views: readonly { storage: unknown }[]): GpuStorage[] {
   return views.map((v) => v.storage as GpuStorage);
 }
