@@ -17,3 +17,15 @@ export { Generator, manualSeed, defaultGenerator } from './random.js';
 export { scope, liveTensors, setLeakTracking } from './memory.js';
 export * from './gradcheck/index.js';
 export * from './safetensors.js';
+export {
+  initWebGPU,
+  destroyWebGPU,
+  selectBackend,
+  backendChoiceFromEnv,
+  describeAdapter,
+  webgpuSync,
+  webgpuMemory,
+  releasePooledBuffers,
+  type BackendChoice,
+  type Selection,
+} from './backends/webgpu/device.js';

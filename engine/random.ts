@@ -4,13 +4,15 @@
  * two integers that a checkpoint can save.
  */
 
+import { normalFromWords } from './random-normal.js';
+
 const M0 = 0xd2511f53;
 const M1 = 0xcd9e8d57;
 const W0 = 0x9e3779b9;
 const W1 = 0xbb67ae85;
 
 /** High 32 bits of the 64-bit product of two uint32s. */
-function mulhi(a: number, b: number): number {
+export function mulhi(a: number, b: number): number {
   const aLo = a & 0xffff;
   const aHi = a >>> 16;
   const bLo = b & 0xffff;
@@ -52,11 +54,10 @@ export interface RandomAttrs {
   high?: number;
 }
 
-const TWO_PI = 2 * Math.PI;
-
 /**
  * The value of element `index` of a draw. uniform: 24 random bits scaled to [0, 1) (exact in float32);
- * normal: Box–Muller on two words; randint: floor(u·(high−low)) + low with a 32-bit u.
+ * normal: Box–Muller on two words in fixed point (engine/random-normal.ts, bit-identical on every backend, float32
+ * precision even for float64 tensors); randint: floor(u·(high−low)) + low with a 32-bit u, exactly.
  */
 export function randomValue(attrs: RandomAttrs, index: number, words: Uint32Array): number {
   const counter = attrs.offset + index;
@@ -64,13 +65,13 @@ export function randomValue(attrs: RandomAttrs, index: number, words: Uint32Arra
   switch (attrs.distribution) {
     case 'uniform':
       return (words[0]! >>> 8) * 2 ** -24;
-    case 'normal': {
-      const u1 = ((words[0]! >>> 8) + 1) * 2 ** -24; // (0, 1]: log is finite
-      const u2 = (words[1]! >>> 8) * 2 ** -24;
-      return Math.sqrt(-2 * Math.log(u1)) * Math.cos(TWO_PI * u2);
+    case 'normal':
+      return normalFromWords(words[0]!, words[1]!);
+    case 'randint': {
+      // floor(w·range / 2^32) exactly, as the high word of a 32×32-bit product (a float product is inexact).
+      const range = attrs.high! - attrs.low!;
+      return attrs.low! + (range === 2 ** 32 ? words[0]! : mulhi(words[0]!, range));
     }
-    case 'randint':
-      return attrs.low! + Math.floor((words[0]! * (attrs.high! - attrs.low!)) / 4294967296);
   }
 }
 

@@ -86,9 +86,12 @@ function count(x: Tensor, dims: readonly number[]): number {
   return dims.reduce((n, d) => n * x.shape[d]!, 1);
 }
 
-function defineComposite<A>(name: string, composite: CompositeOp<A>['composite']): CompositeOp<A> {
-  return defineOp<A>({ name, family: 'reduce', kind: 'composite', composite }) as CompositeOp<A>;
+function defineComposite<A>(name: string, composite: CompositeOp<A>['composite'], infer?: CompositeOp<A>['infer']): CompositeOp<A> {
+  return defineOp<A>({ name, family: 'reduce', kind: 'composite', composite, infer }) as CompositeOp<A>;
 }
+
+/** Softmax-like ops keep their input's shape; giving `infer` lets a backend run them as one fused kernel. */
+const sameShape = ([x]: readonly Tensor[]) => [{ shape: x!.shape, dtype: x!.dtype }];
 
 const meanDef = defineComposite<ReduceAttrs>('mean', ([x], a) => [div(run1(sumDef, [x!], a), count(x!, a.dims))]);
 
@@ -124,13 +127,13 @@ function axis(x: Tensor, dim: number): number[] {
 const softmaxDef = defineComposite<{ dim: number }>('softmax', ([x], { dim }) => {
   const e = exp(sub(x!, maxForShift(x!, axis(x!, dim))));
   return [div(e, sumKeep(e, axis(x!, dim)))];
-});
+}, sameShape);
 
 /** (x − m) − log Σ exp(x − m): as PyTorch, no rounding at the scale of x when |x| is large. */
 const logSoftmaxDef = defineComposite<{ dim: number }>('log_softmax', ([x], { dim }) => {
   const shifted = sub(x!, maxForShift(x!, axis(x!, dim)));
   return [sub(shifted, log(sumKeep(exp(shifted), axis(x!, dim))))];
-});
+}, sameShape);
 
 export function mean(x: Tensor, dims?: Dims, keepdim = false): Tensor {
   requireFloat('mean', x);

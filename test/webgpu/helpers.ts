@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { afterAll, describe, expect } from 'vitest';
+import { afterAll, describe, expect, vi } from 'vitest';
 import * as E from '../../engine/index.js';
 import type { Tensor } from '../../engine/index.js';
 import { destroyWebGPU, initWebGPU } from '../../engine/backends/webgpu/device.js';
@@ -26,6 +26,11 @@ async function openDevice(): Promise<boolean> {
 }
 
 export const gpuReady = await openDevice();
+
+// lavapipe compiles each new shader with LLVM on first use (up to ~10 s for the matmul kernels, with nothing in
+// Mesa's shader cache, as on a fresh CI machine), so GPU tests get more time than the CPU suite's defaults.
+vi.setConfig({ testTimeout: 600_000 });
+fc.configureGlobal({ ...fc.readConfigureGlobal(), interruptAfterTimeLimit: 600_000 });
 
 afterAll(async () => {
   await destroyWebGPU();

@@ -1,14 +1,13 @@
 import { expect, test } from 'vitest';
 import * as E from '../../engine/index.js';
 import { philox } from '../../engine/random.js';
-import { normalFromWords } from '../../engine/backends/webgpu/philox.js';
+import { normalFromWords } from '../../engine/random-normal.js';
 import { describeGpu } from './helpers.js';
 
 /*
- * Random numbers on WebGPU against engine/random.ts: uniform and randint bit for bit (randint for ranges below
- * 2^21, where the CPU's float64 product is exact; wider ranges against the exact integer formula); normal bit for bit against
- * `normalFromWords` (the integer Box–Muller meant for both backends), which is itself within a few ulps of exact
- * Box–Muller. Seeds and offsets above 2^32 check the carries of the 64-bit counter and key.
+ * Random numbers on WebGPU against engine/random.ts: uniform, normal and randint bit for bit against the CPU;
+ * normal also against `normalFromWords` (the integer Box–Muller both backends use), which is itself within a few
+ * ulps of exact Box–Muller; randint also against the exact integer formula. Seeds and offsets above 2^32 check the carries of the 64-bit counter and key.
  */
 
 function words(seed: number, counter: number): Uint32Array {
@@ -48,9 +47,11 @@ test('normalFromWords is within 4 ulps of exact Box–Muller, and exactly 0 at u
 });
 
 describeGpu('random', () => {
-  test('rand and randint are bit-identical to the CPU', async () => {
+  test('rand, randn and randint are bit-identical to the CPU', async () => {
     for (const [shape, make] of [
       [[1000, 3], (o: E.RandomOptions) => E.rand([1000, 3], o)],
+      [[4099], (o: E.RandomOptions) => E.randn([4099], o)],
+      [[300], (o: E.RandomOptions) => E.randint(-(2 ** 31), 2 ** 31, [300], o)],
       [[777], (o: E.RandomOptions) => E.randint(-5, 1000, [777], o)],
       [[5, 7], (o: E.RandomOptions) => E.randint(0, 2 ** 20, [5, 7], { ...o, dtype: 'float32' })],
     ] as const) {

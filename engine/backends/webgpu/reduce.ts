@@ -112,7 +112,9 @@ ${loadElement(plan, 'r')}
   );
 }
 
-function workgroupPerOutput(plan: Plan, size: number): string {
+/** WG threads whatever the row length: lavapipe takes seconds to compile the tree for some smaller sizes. */
+function workgroupPerOutput(plan: Plan): string {
+  const size = WG;
   const acc = accumulator(plan.op, plan.type);
   const shared = `var<workgroup> sv: array<${plan.type}, ${size}>;\n` + (plan.op === 'sum' ? '' : `var<workgroup> si: array<i32, ${size}>;\n`);
   const merge =
@@ -172,13 +174,11 @@ function record(op: ReduceOp, dtype: DType, job: Job, schedule: 'thread' | 'grou
     writeValue: job.y !== undefined,
     writeIndex: job.yi !== undefined,
   };
-  // One workgroup size for every row length: lavapipe takes seconds to compile the tree for some smaller sizes.
-  const size = WG;
-  const key = `reduce:${op}:${plan.type}:${schedule}${schedule === 'group' ? size : ''}:o${plan.outerRank}i${plan.innerRank}:${+plan.indexInput}${+plan.writeValue}${+plan.writeIndex}`;
+  const key = `reduce:${op}:${plan.type}:${schedule}:o${plan.outerRank}i${plan.innerRank}:${+plan.indexInput}${+plan.writeValue}${+plan.writeIndex}`;
   const chunkLen = Math.ceil(nIn / job.chunks);
   webgpu().queue.dispatch({
     key,
-    code: () => (schedule === 'thread' ? threadPerOutput(plan) : workgroupPerOutput(plan, size)),
+    code: () => (schedule === 'thread' ? threadPerOutput(plan) : workgroupPerOutput(plan)),
     reads: job.xi ? [job.x, job.xi] : [job.x],
     writes: [job.y, job.yi].filter((s): s is GpuStorage => s !== undefined),
     params: params.pack({

@@ -170,7 +170,8 @@ export function rowKernel(op: RowOp, x: View, out: View, rows: number, len: numb
 /** The passes of a softmax: the row's maximum and Σ exp(x − max), in one online pass. */
 export const SOFTMAX_PASS: RowPass = {
   init: 'vec2<f32>(-inf_f32(), 0.0)',
-  update: '      if (v > acc.x) { acc = vec2<f32>(v, acc.y * exp(acc.x - v) + 1.0); } else { acc.y += exp(v - acc.x); }',
+  // A −∞ element adds nothing; skipping it also avoids exp(−∞ − (−∞)) = NaN while the running max is still −∞.
+  update: '      if (v > acc.x) { acc = vec2<f32>(v, acc.y * exp(acc.x - v) + 1.0); } else if (v != -inf_f32()) { acc.y += exp(v - acc.x); }',
   combine: 'softmax',
   result: '  let row_max = total.x;\n  let row_sum = total.y;',
 };
