@@ -35,7 +35,7 @@ export interface AutoencoderConfig extends DDConfig {
 
 const DEFAULTS = { dropout: 0, resampWithConv: true, doubleZ: true, numGroups: 32 } as const;
 
-/** The released VA-VAE f16d32 tokenizer (`vavae_f16d32.yaml`): 256² RGB → 32×16×16. */
+/** The released VA-VAE f16d32 tokenizer (`vavae_f16d32.yaml`): 256² RGB → 32×16×16, 69,836,067 parameters. */
 export const VAVAE_F16D32_CONFIG: AutoencoderConfig = {
   ...DEFAULTS,
   ch: 128,

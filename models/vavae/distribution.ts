@@ -1,5 +1,6 @@
 import { type Generator, type Tensor, add, chunk, clamp, exp, mul, randn, sub, sum } from '../../engine/index.js';
 import { EngineError, fmtShape } from '../../engine/errors.js';
+import { shapesEqual } from '../../engine/shape.js';
 
 /**
  * The posterior of the KL-autoencoder (LDM `DiagonalGaussianDistribution`): the moments [B, 2·C, H, W] split
@@ -29,10 +30,10 @@ export class DiagonalGaussianDistribution {
    * the engine's seeded generator), as the official `torch.randn`.
    */
   sample(noise?: Tensor, { generator }: { generator?: Generator } = {}): Tensor {
-    const eps = noise ?? randn(this.mean.shape, { dtype: this.mean.dtype, backend: this.mean.backend, generator });
-    if (noise && fmtShape(noise.shape) !== fmtShape(this.mean.shape)) {
+    if (noise && !shapesEqual(noise.shape, this.mean.shape)) {
       throw new EngineError(`DiagonalGaussianDistribution.sample: noise ${fmtShape(noise.shape)} must have the mean's shape ${fmtShape(this.mean.shape)}`);
     }
+    const eps = noise ?? randn(this.mean.shape, { dtype: this.mean.dtype, backend: this.mean.backend, generator });
     return add(this.mean, mul(this.std, eps));
   }
 

@@ -73,18 +73,29 @@ export interface GeneratorLossInputs {
   vf?: { zProjected: Tensor; features: Tensor; encoderLastLayer: Tensor };
 }
 
-export interface GeneratorLoss {
-  loss: Tensor;
-  /** Σ(|x − x̂| + perceptual·LPIPS) / B with the logvar parameter (0) applied. */
+/** The generator loss's terms, each still connected to the graph. */
+export interface GeneratorTerms {
+  /** Σ(|x − x̂| + perceptualWeight·LPIPS) / B with the logvar parameter applied. */
   nllLoss: Tensor;
+  /** Σ KL / B. */
   klLoss: Tensor;
+  /** −mean(D(x̂)). */
   gLoss: Tensor;
+  /** L_vf, when the VF inputs were given. */
+  vfLoss?: Tensor;
+}
+
+/** The weights of the GAN and VF terms: detached 0-d tensors. */
+export interface GeneratorWeights {
   /** The GAN adaptive weight times discWeight (0 when discFactor is 0). */
   dWeight: Tensor;
-  discFactor: number;
-  vfLoss?: Tensor;
-  /** The VF weight: adaptive weight times vfWeight, or vfWeight alone. */
+  /** The adaptive VF weight times vfWeight (adaptiveVf), or vfWeight alone. */
   vfWeight?: Tensor;
+}
+
+export interface GeneratorLoss extends GeneratorTerms, GeneratorWeights {
+  loss: Tensor;
+  discFactor: number;
 }
 
 export interface DiscriminatorLoss {
@@ -132,26 +143,47 @@ export class LPIPSWithDiscriminator extends Module {
 
   /**
    * The generator (autoencoder) loss of the official forward with optimizer_idx 0:
-   * L = L_nll + klWeight·L_kl + d_weight·disc_factor·L_g + vf_weight·L_vf, where L_kl = Σ KL / B, L_g = −mean(D(x̂)),
-   * d_weight = adaptive weight at the decoder's last conv (max 10⁴) × discWeight, and vf_weight = adaptive weight at
-   * the encoder's last conv (max 10⁸) × vfWeight when adaptiveVf is on. The discriminator runs in its current mode
-   * (train mode in training: batch statistics, running averages updated), and its parameters receive gradients
-   * from L_g too, which the official step discards (the discriminator's optimiser zeroes them before its own step).
+   * L = L_nll + klWeight·L_kl + d_weight·disc_factor·L_g + vf_weight·L_vf (see `generatorTerms`,
+   * `generatorWeights` and `combineGeneratorLoss`). The discriminator runs in its current mode (train mode in
+   * training: batch statistics, running averages updated), and its parameters receive gradients from L_g too, which
+   * the official step discards (the discriminator's optimiser zeroes them before its own step).
    */
-  generatorLoss({ inputs, reconstructions, posterior, globalStep, decoderLastLayer, vf }: GeneratorLossInputs): GeneratorLoss {
-    const c = this.config;
+  generatorLoss(inputs: GeneratorLossInputs): GeneratorLoss {
+    const terms = this.generatorTerms(inputs);
+    const weights = this.generatorWeights(terms, inputs.decoderLastLayer, inputs.vf?.encoderLastLayer);
+    const discFactor = adoptWeight(this.config.discFactor, inputs.globalStep, this.config.discStart);
+    return { ...terms, ...weights, discFactor, loss: this.combineGeneratorLoss(terms, weights, discFactor) };
+  }
+
+  generatorTerms({ inputs, reconstructions, posterior, vf }: Omit<GeneratorLossInputs, 'globalStep' | 'decoderLastLayer'>): GeneratorTerms {
     const nllLoss = this.reconstructionLoss(inputs, reconstructions);
     const klLoss = div(sum(posterior.kl()), posterior.mean.shape[0]!);
     const gLoss = generatorAdversarialLoss(this.discriminator.forward(reconstructions));
-    const dWeight = c.discFactor > 0 ? mul(adaptiveWeight(nllLoss, gLoss, decoderLastLayer, 1e4), c.discWeight) : scalar(0, { dtype: nllLoss.dtype });
-    const discFactor = adoptWeight(c.discFactor, globalStep, c.discStart);
-    let loss = add(add(nllLoss, mul(klLoss, c.klWeight)), mul(mul(dWeight, discFactor), gLoss));
-    if (!vf) return { loss, nllLoss, klLoss, gLoss, dWeight, discFactor };
+    const vfLossValue = vf && vfLoss(vf.zProjected, vf.features, this.config);
+    return { nllLoss, klLoss, gLoss, ...(vfLossValue && { vfLoss: vfLossValue }) };
+  }
 
-    const vfTerm = vfLoss(vf.zProjected, vf.features, c);
-    const vfWeight = c.adaptiveVf ? mul(adaptiveWeight(nllLoss, vfTerm, vf.encoderLastLayer, 1e8), c.vfWeight) : scalar(c.vfWeight, { dtype: nllLoss.dtype });
-    loss = add(loss, mul(vfWeight, vfTerm));
-    return { loss, nllLoss, klLoss, gLoss, dWeight, discFactor, vfLoss: vfTerm, vfWeight };
+  /**
+   * d_weight = adaptive weight of L_g against L_nll at the decoder's last conv (max 10⁴) × discWeight, computed
+   * whenever discFactor > 0 (also before discStart, as officially); vf_weight = adaptive weight of L_vf at the
+   * encoder's last conv (max 10⁸) × vfWeight when adaptiveVf is on, else vfWeight.
+   */
+  generatorWeights(terms: GeneratorTerms, decoderLastLayer: Tensor, encoderLastLayer?: Tensor): GeneratorWeights {
+    const c = this.config;
+    const constant = (v: number) => scalar(v, { dtype: terms.nllLoss.dtype, backend: terms.nllLoss.backend });
+    const dWeight = c.discFactor > 0 ? mul(adaptiveWeight(terms.nllLoss, terms.gLoss, decoderLastLayer, 1e4), c.discWeight) : constant(0);
+    if (!terms.vfLoss) return { dWeight };
+    if (!c.adaptiveVf) return { dWeight, vfWeight: constant(c.vfWeight) };
+    if (!encoderLastLayer) throw new EngineError('LPIPSWithDiscriminator: the adaptive VF weight needs the encoder\'s last conv weight');
+    return { dWeight, vfWeight: mul(adaptiveWeight(terms.nllLoss, terms.vfLoss, encoderLastLayer, 1e8), c.vfWeight) };
+  }
+
+  /** L_nll + klWeight·L_kl + d_weight·disc_factor·L_g (+ vf_weight·L_vf), summed in the official order. */
+  combineGeneratorLoss(terms: GeneratorTerms, weights: GeneratorWeights, discFactor: number): Tensor {
+    const loss = add(add(terms.nllLoss, mul(terms.klLoss, this.config.klWeight)), mul(mul(weights.dWeight, discFactor), terms.gLoss));
+    if (!terms.vfLoss) return loss;
+    if (!weights.vfWeight) throw new EngineError('LPIPSWithDiscriminator: a VF loss needs a VF weight');
+    return add(loss, mul(weights.vfWeight, terms.vfLoss));
   }
 
   /**
