@@ -5,6 +5,7 @@ import type { Tensor } from '../../engine/index.js';
 import { numel } from '../../engine/shape.js';
 import { distinctValuesArb, tensorArb, valuesArb } from '../helpers/arbitraries.js';
 import { opProperty } from '../helpers/props.js';
+import { expectOpError } from '../helpers/expect.js';
 
 /*
  * scaled_dot_product_attention: gradients to second order (opProperty) without a mask, with an additive float
@@ -67,18 +68,6 @@ const keepMaskArb = (z: Sizes) =>
     for (let t = 0; t < z.L; t++) if (!keep.slice(t * z.S, (t + 1) * z.S).some(Boolean)) keep[t * z.S + (t % z.S)] = 1;
     return keep;
   });
-
-function expectOpError(run: () => unknown, shapesInMessage: readonly (readonly number[])[]): void {
-  let error: unknown;
-  try {
-    run();
-  } catch (e) {
-    error = e;
-  }
-  expect(error).toBeInstanceOf(E.OpInputError);
-  expect((error as E.OpInputError).op).toBe('scaled_dot_product_attention');
-  for (const s of shapesInMessage) expect((error as Error).message).toContain(`[${s.join(',')}]`);
-}
 
 const small = sizesArb(3).filter((z) => numel(z.batch) * z.S * Math.max(z.E, z.Ev, z.L) <= 12);
 /**
@@ -188,14 +177,14 @@ describe('scaled_dot_product_attention: values and structure', () => {
 
   test('bad inputs throw OpInputError naming the op and the shapes', () => {
     const t = (shape: number[], dtype: E.DType = 'float64') => E.zeros(shape, { dtype });
-    expectOpError(() => E.scaledDotProductAttention(t([3, 2]), t([4, 3]), t([4, 2])), [[3, 2], [4, 3], [4, 2]]);
-    expectOpError(() => E.scaledDotProductAttention(t([3, 2]), t([4, 2]), t([5, 2])), [[3, 2], [4, 2], [5, 2]]);
-    expectOpError(() => E.scaledDotProductAttention(t([3]), t([4, 3]), t([4, 3])), [[3], [4, 3]]);
-    expectOpError(() => E.scaledDotProductAttention(t([2, 3, 2]), t([3, 4, 2]), t([3, 4, 2])), [[2, 3, 2], [3, 4, 2]]);
-    expectOpError(() => E.scaledDotProductAttention(t([3, 2]), t([4, 2]), t([4, 2], 'float32')), [[3, 2], [4, 2]]);
-    expectOpError(() => E.scaledDotProductAttention(t([3, 2]), t([4, 2]), t([4, 2]), { mask: t([3, 5]) }), [[3, 5]]);
-    expectOpError(() => E.scaledDotProductAttention(t([3, 2]), t([4, 2]), t([4, 2]), { mask: t([2, 3, 4]) }), [[2, 3, 4]]);
-    expectOpError(() => E.scaledDotProductAttention(t([3, 2]), t([4, 2]), t([4, 2]), { mask: t([3, 4], 'float32') }), [[3, 4]]);
-    expectOpError(() => E.scaledDotProductAttention(t([3, 2]), t([4, 2]), t([4, 2]), { mask: t([3, 4], 'int32'), isCausal: true }), [[3, 4]]);
+    expectOpError(() => E.scaledDotProductAttention(t([3, 2]), t([4, 3]), t([4, 2])), 'scaled_dot_product_attention', [3, 2], [4, 3], [4, 2]);
+    expectOpError(() => E.scaledDotProductAttention(t([3, 2]), t([4, 2]), t([5, 2])), 'scaled_dot_product_attention', [3, 2], [4, 2], [5, 2]);
+    expectOpError(() => E.scaledDotProductAttention(t([3]), t([4, 3]), t([4, 3])), 'scaled_dot_product_attention', [3], [4, 3]);
+    expectOpError(() => E.scaledDotProductAttention(t([2, 3, 2]), t([3, 4, 2]), t([3, 4, 2])), 'scaled_dot_product_attention', [2, 3, 2], [3, 4, 2]);
+    expectOpError(() => E.scaledDotProductAttention(t([3, 2]), t([4, 2]), t([4, 2], 'float32')), 'scaled_dot_product_attention', [3, 2], [4, 2]);
+    expectOpError(() => E.scaledDotProductAttention(t([3, 2]), t([4, 2]), t([4, 2]), { mask: t([3, 5]) }), 'scaled_dot_product_attention', [3, 5]);
+    expectOpError(() => E.scaledDotProductAttention(t([3, 2]), t([4, 2]), t([4, 2]), { mask: t([2, 3, 4]) }), 'scaled_dot_product_attention', [2, 3, 4]);
+    expectOpError(() => E.scaledDotProductAttention(t([3, 2]), t([4, 2]), t([4, 2]), { mask: t([3, 4], 'float32') }), 'scaled_dot_product_attention', [3, 4]);
+    expectOpError(() => E.scaledDotProductAttention(t([3, 2]), t([4, 2]), t([4, 2]), { mask: t([3, 4], 'int32'), isCausal: true }), 'scaled_dot_product_attention', [3, 4]);
   });
 });

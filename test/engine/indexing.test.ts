@@ -5,6 +5,8 @@ import type { Tensor } from '../../engine/index.js';
 import { numel } from '../../engine/shape.js';
 import { shapeArb, tensorArb } from '../helpers/arbitraries.js';
 import { opProperty } from '../helpers/props.js';
+import { expectOpError } from '../helpers/expect.js';
+import { type Ref, at, build, expectEqualRef, flatIndex, positions, refOf } from '../helpers/reference.js';
 
 /*
  * index_select, gather, scatter_add and embedding: gradients (opProperty; int32 indices are generated with each
@@ -24,42 +26,7 @@ const indexArb = (shape: readonly number[], size: number): fc.Arbitrary<Tensor> 
 
 /* ---------------------------------------------------------------- plain-JS reference arrays */
 
-interface Ref {
-  shape: readonly number[];
-  data: number[];
-}
-const refOf = (t: Tensor): Ref => ({ shape: t.shape, data: list(t) });
-const flatIndex = (shape: readonly number[], idx: readonly number[]): number => idx.reduce((flat, i, d) => flat * shape[d]! + i, 0);
-const at = (a: Ref, idx: readonly number[]): number => a.data[flatIndex(a.shape, idx)]!;
-
-/** Every multi-index of `shape`, row-major. */
-function* positions(shape: readonly number[]): Generator<number[]> {
-  const idx = new Array<number>(shape.length).fill(0);
-  for (let k = 0; k < numel(shape); k++) {
-    yield [...idx];
-    for (let d = shape.length - 1; d >= 0 && ++idx[d]! === shape[d]; d--) idx[d] = 0;
-  }
-}
-const build = (shape: readonly number[], value: (idx: number[]) => number): Ref => ({ shape, data: [...positions(shape)].map(value) });
 const replaced = (idx: readonly number[], dim: number, value: number): number[] => idx.map((v, d) => (d === dim ? value : v));
-
-function expectEqualRef(actual: Tensor, expected: Ref): void {
-  expect(actual.shape).toEqual(expected.shape);
-  expect(list(actual)).toEqual(expected.data);
-}
-
-function expectOpError(run: () => unknown, op: string, detail?: RegExp): void {
-  let error: unknown;
-  try {
-    run();
-  } catch (e) {
-    error = e;
-  }
-  expect(error).toBeInstanceOf(E.OpInputError);
-  expect((error as E.OpInputError).op).toBe(op);
-  expect((error as Error).message.startsWith(`${op}: `)).toBe(true);
-  if (detail) expect((error as Error).message).toMatch(detail);
-}
 
 /** A shape of rank 1–3 and a dim of it. */
 const shapeAndDim = shapeArb({ minRank: 1, maxRank: 3, maxNumel: 12 }).chain((shape) => fc.tuple(fc.constant(shape), fc.integer({ min: 0, max: shape.length - 1 })));

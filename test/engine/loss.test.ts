@@ -2,32 +2,13 @@ import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import * as E from '../../engine/index.js';
 import type { Tensor } from '../../engine/index.js';
-import { OpInputError, fromArray } from '../../engine/index.js';
+import { fromArray } from '../../engine/index.js';
 import { numel } from '../../engine/shape.js';
 import { type Shape, broadcastPairArb, shapeArb, tensorArb } from '../helpers/arbitraries.js';
 import { opProperty } from '../helpers/props.js';
+import { expectClose, expectOpError } from '../helpers/expect.js';
 
 /* ---------------------------------------------------------------- helpers */
-
-function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol = 1e-12): void {
-  expect(actual.length).toBe(expected.length);
-  for (let i = 0; i < actual.length; i++) {
-    const scale = Math.max(1, Math.abs(expected[i]!));
-    if (!(Math.abs(actual[i]! - expected[i]!) <= tol * scale)) expect.fail(`[${i}] ${actual[i]} vs expected ${expected[i]}`);
-  }
-}
-
-function expectOpError(run: () => unknown, op: string, ...fragments: string[]): void {
-  let error: unknown;
-  try {
-    run();
-  } catch (e) {
-    error = e;
-  }
-  expect(error).toBeInstanceOf(OpInputError);
-  expect((error as OpInputError).op).toBe(op);
-  for (const f of fragments) expect((error as Error).message).toContain(f);
-}
 
 const f64 = (values: number[], shape: Shape) => fromArray(values, shape, { dtype: 'float64' });
 const i32 = (values: number[], shape: Shape) => fromArray(values, shape, { dtype: 'int32' });

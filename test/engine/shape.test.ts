@@ -5,6 +5,8 @@ import type { Backend, Tensor } from '../../engine/index.js';
 import { numel } from '../../engine/shape.js';
 import { shapeArb, tensorArb } from '../helpers/arbitraries.js';
 import { opProperty } from '../helpers/props.js';
+import { expectOpError } from '../helpers/expect.js';
+import { type Ref, at, build, expectEqualRef, refOf } from '../helpers/reference.js';
 
 /*
  * cat, stack, split, chunk, flip, repeat: gradients (opProperty), forward values against plain-JS references
@@ -15,44 +17,6 @@ import { opProperty } from '../helpers/props.js';
 const ints = (values: readonly number[]): Tensor => E.fromArray(values, [values.length], { dtype: 'int32' });
 const int = (value: number): Tensor => E.fromArray([value], [], { dtype: 'int32' });
 const list = (t: Tensor): number[] => Array.from(t.toArraySync());
-
-/* ---------------------------------------------------------------- plain-JS reference arrays */
-
-interface Ref {
-  shape: readonly number[];
-  data: number[];
-}
-const refOf = (t: Tensor): Ref => ({ shape: t.shape, data: list(t) });
-const at = (a: Ref, idx: readonly number[]): number => a.data[idx.reduce((flat, i, d) => flat * a.shape[d]! + i, 0)]!;
-
-/** The array of `shape` whose element at each multi-index is `value(index)`. */
-function build(shape: readonly number[], value: (idx: number[]) => number): Ref {
-  const data: number[] = [];
-  const idx = new Array<number>(shape.length).fill(0);
-  for (let k = 0; k < numel(shape); k++) {
-    data.push(value([...idx]));
-    for (let d = shape.length - 1; d >= 0 && ++idx[d]! === shape[d]; d--) idx[d] = 0;
-  }
-  return { shape, data };
-}
-
-function expectEqualRef(actual: Tensor, expected: Ref): void {
-  expect(actual.shape).toEqual(expected.shape);
-  expect(list(actual)).toEqual(expected.data);
-}
-
-function expectOpError(run: () => unknown, op: string, detail?: RegExp): void {
-  let error: unknown;
-  try {
-    run();
-  } catch (e) {
-    error = e;
-  }
-  expect(error).toBeInstanceOf(E.OpInputError);
-  expect((error as E.OpInputError).op).toBe(op);
-  expect((error as Error).message.startsWith(`${op}: `)).toBe(true);
-  if (detail) expect((error as Error).message).toMatch(detail);
-}
 
 const f64 = (values: number[], shape: number[]): Tensor => E.fromArray(values, shape, { dtype: 'float64' });
 const iota = (shape: number[]): Tensor => f64(Array.from({ length: numel(shape) }, (_, i) => i + 1), shape);
