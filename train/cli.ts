@@ -1,0 +1,77 @@
+#!/usr/bin/env -S npx tsx
+/**
+ * Headless training and sampling: `tsx train/cli.ts <command> [options]`.
+ *
+ *   train-vae   train the VA-VAE tokenizer on MNIST (default) or an image folder
+ *   encode      turn the images into latent shards with the trained tokenizer
+ *   train-dit   train LightningDiT on the latents
+ *   sample      draw class-conditional pictures from a checkpoint
+ *   info        backends, adapter limits, machine
+ *
+ * Errors about inputs (configurations, data, checkpoints, flags) print as one message and exit with code 1
+ * (2 for a wrong command line); anything else is a bug and prints its stack.
+ */
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { EngineError } from '../engine/index.js';
+import { UsageError, formatHelp, parseArgs } from './cli/args.js';
+import { encodeCommand } from './commands/encode.js';
+import { infoCommand } from './commands/info.js';
+import type { Command } from './commands/command.js';
+import { sampleCommand } from './commands/sample.js';
+import { trainDitCommand } from './commands/train-dit.js';
+import { trainVaeCommand } from './commands/train-vae.js';
+import { TrainError } from './errors.js';
+
+export const COMMANDS: readonly Command[] = [trainVaeCommand, encodeCommand, trainDitCommand, sampleCommand, infoCommand];
+
+const PROGRAM = 'ldit';
+
+function overview(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;
+  return [
+    `usage: ${PROGRAM} <command> [options]     (${PROGRAM} <command> --help for its options)`,
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
+    '',
+    'The MNIST path, end to end: npm start (train-vae → encode → train-dit → sample).',
+  ].join('\n');
+}
+
+/** Runs one command line; returns the exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === 'help' || name === '-h') {
+    console.log(overview());
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS.find((c) => c.name === name);
+  try {
+    if (!command) throw new UsageError(`unknown command '${name}' (commands: ${COMMANDS.map((c) => c.name).join(', ')})`);
+    const args = parseArgs(rest, command.flags, command.name);
+    if (args.values.has('help')) {
+      console.log(formatHelp(`usage: ${PROGRAM} ${command.name} [options]`, command.summary, command.flags, command.details));
+      return 0;
+    }
+    await command.run(args);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (e) {
+    if (e instanceof TrainError || e instanceof EngineError) {
+      console.error(`error: ${e.message}`);
+      return e instanceof UsageError ? 2 : 1;
+    }
+    throw e;
+  }
+}
+
+/** Run as a program (directly or through a bin link), not imported by the tests or `newcomer.ts`. */
+function isEntryPoint(): boolean {
+  try {
+    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) process.exitCode = await main(process.argv.slice(2));
