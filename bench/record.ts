@@ -24,3 +24,20 @@ export function markdownTable(records: readonly BenchRecord[]): string {
   const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`;
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
 }
+
+/**
+ * For every case (op, shape, dtype, engine) measured on both backends, the ratio of their median times
+ * (`over` / `under`) as a markdown table; '' when no case was measured on both.
+ */
+export function ratioTable(records: readonly BenchRecord[], over: string, under: string): string {
+  const key = (r: BenchRecord) => `${r.engine}\u0000${r.op}\u0000${r.shape}\u0000${r.dtype}`;
+  const base = new Map(records.filter((r) => r.backend === under).map((r) => [key(r), r]));
+  const rows = records.flatMap((r) => {
+    const b = r.backend === over ? base.get(key(r)) : undefined;
+    return b ? [[r.op, r.shape, r.dtype, figure(b.ms_median), figure(r.ms_median), figure(r.ms_median / b.ms_median)]] : [];
+  });
+  if (!rows.length) return '';
+  const header = ['op', 'shape', 'dtype', `${under} ms`, `${over} ms`, `${over}/${under}`];
+  const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}

@@ -2,7 +2,10 @@ import type { DType } from '../engine/index.js';
 
 /** What a suite's case gives the runner: inputs already built, and the call to time. */
 export interface PreparedCase {
-  /** One timed call; it returns (or resolves) only when the result exists, so its time is the op's time. */
+  /**
+   * One timed call; it returns (or resolves) only when the result exists, so its time is the op's time. On WebGPU
+   * that means awaiting `webgpuSync()` after the op: recording alone is not the work.
+   */
   run: () => unknown;
   /** Frees the inputs once the case is measured. */
   dispose: () => void;
@@ -16,9 +19,11 @@ export interface BenchCase {
   dtype: DType;
   /** Floating-point operations per call (null for memory-bound ops). */
   flops: number | null;
-  /** Bytes that one call must read and write at least (each input once, each output once). */
-  bytes: number;
+  /** Bytes that one call must read and write at least (each input once, each output once); null where not counted. */
+  bytes: number | null;
   prepare: () => PreparedCase;
+  /** A call of seconds (a training step): timed a fixed few times after one warm-up call, not for a time budget. */
+  slow?: boolean;
 }
 
 /** A named list of cases; new backends or peers add a file under bench/suites/ and a line in bench/run.ts. */

@@ -52,46 +52,66 @@ const int32Binary: Record<string, (a: number, b: number) => number> = {
   mul: Math.imul,
 };
 
+/*
+ * The hot loops. V8 keeps type feedback per function literal, so one loop shared by forty ops would see forty
+ * different `f`s, call them megamorphically and inline none. `perOp` gives every op its own copy of each loop
+ * (recompiled from the loop's source), in which the call to `f` sees one function and is inlined.
+ */
+type Data = ArrayLike<number> & { [i: number]: number };
+
+function denseUnary(f: (x: number) => number, src: Data, o: number, dst: Data, n: number): void {
+  for (let i = 0; i < n; i++) dst[i] = f(src[o + i]!);
+}
+function gatherUnary(f: (x: number) => number, src: Data, off: Int32Array, dst: Data, n: number): void {
+  for (let i = 0; i < n; i++) dst[i] = f(src[off[i]!]!);
+}
+function denseBinary(f: (a: number, b: number) => number, a: Data, oa: number, b: Data, ob: number, dst: Data, n: number): void {
+  for (let i = 0; i < n; i++) dst[i] = f(a[oa + i]!, b[ob + i]!);
+}
+function scalarRight(f: (a: number, b: number) => number, a: Data, oa: number, vb: number, dst: Data, n: number): void {
+  for (let i = 0; i < n; i++) dst[i] = f(a[oa + i]!, vb);
+}
+function scalarLeft(f: (a: number, b: number) => number, va: number, b: Data, ob: number, dst: Data, n: number): void {
+  for (let i = 0; i < n; i++) dst[i] = f(va, b[ob + i]!);
+}
+function gatherBinary(f: (a: number, b: number) => number, a: Data, offA: Int32Array, b: Data, offB: Int32Array, dst: Data, n: number): void {
+  for (let i = 0; i < n; i++) dst[i] = f(a[offA[i]!]!, b[offB[i]!]!);
+}
+
+function perOp<T extends (...args: never[]) => void>(loop: T): T {
+  return new Function(`return ${loop.toString()}`)() as T;
+}
+
 function mapUnary(f: (x: number) => number): Kernel {
+  const dense = perOp(denseUnary);
+  const gather = perOp(gatherUnary);
   return ([x], [out]) => {
-    const src = dataOf(x!);
     const dst = dataOf(out!);
-    if (isDense(x!, out!.shape)) {
-      const o = x!.offset;
-      for (let i = 0; i < dst.length; i++) dst[i] = f(src[o + i]!);
-      return;
-    }
-    const [off] = elementOffsets([x!], out!.shape);
-    for (let i = 0; i < dst.length; i++) dst[i] = f(src[off![i]!]!);
+    if (isDense(x!, out!.shape)) dense(f, dataOf(x!), x!.offset, dst, dst.length);
+    else gather(f, dataOf(x!), elementOffsets([x!], out!.shape)[0]!, dst, dst.length);
   };
 }
 
 function mapBinary(f: (a: number, b: number) => number): Kernel {
+  const dense = perOp(denseBinary);
+  const right = perOp(scalarRight);
+  const left = perOp(scalarLeft);
+  const gather = perOp(gatherBinary);
   return ([a, b], [out]) => {
     const fa = dataOf(a!);
     const fb = dataOf(b!);
     const dst = dataOf(out!);
-    if (isDense(a!, out!.shape) && isDense(b!, out!.shape)) {
-      const oa = a!.offset;
-      const ob = b!.offset;
-      for (let i = 0; i < dst.length; i++) dst[i] = f(fa[oa + i]!, fb[ob + i]!);
-      return;
-    }
+    const n = dst.length;
+    const aDense = isDense(a!, out!.shape);
+    const bDense = isDense(b!, out!.shape);
     // A single-element operand (a plain number, a reduced statistic) needs no offset table.
-    if (isDense(a!, out!.shape) && sizeOf(b!) === 1) {
-      const oa = a!.offset;
-      const vb = fb[b!.offset]!;
-      for (let i = 0; i < dst.length; i++) dst[i] = f(fa[oa + i]!, vb);
-      return;
+    if (aDense && bDense) dense(f, fa, a!.offset, fb, b!.offset, dst, n);
+    else if (aDense && sizeOf(b!) === 1) right(f, fa, a!.offset, fb[b!.offset]!, dst, n);
+    else if (bDense && sizeOf(a!) === 1) left(f, fa[a!.offset]!, fb, b!.offset, dst, n);
+    else {
+      const [offA, offB] = elementOffsets([a!, b!], out!.shape);
+      gather(f, fa, offA!, fb, offB!, dst, n);
     }
-    if (sizeOf(a!) === 1 && isDense(b!, out!.shape)) {
-      const va = fa[a!.offset]!;
-      const ob = b!.offset;
-      for (let i = 0; i < dst.length; i++) dst[i] = f(va, fb[ob + i]!);
-      return;
-    }
-    const [offA, offB] = elementOffsets([a!, b!], out!.shape);
-    for (let i = 0; i < dst.length; i++) dst[i] = f(fa[offA![i]!]!, fb[offB![i]!]!);
   };
 }
 
