@@ -15,19 +15,27 @@ export function broadcastStrides(view: View, shape: readonly number[]): number[]
 }
 
 /**
- * Fills `offsets[k][i]`, the storage offset of element i (row-major over `shape`) in each of the views, using
- * an odometer so that each step costs O(1) amortised instead of a division per dim.
+ * Fills `offsets[k][i]`, the storage offset of element i (row-major over `shape`) in each of the views. The
+ * innermost dim is a plain strided run per view; an odometer steps the outer dims, so each element costs one
+ * add instead of a division per dim.
  */
 export function elementOffsets(views: readonly View[], shape: readonly number[]): Int32Array[] {
   const n = shape.reduce((a, b) => a * b, 1);
+  const out = views.map(() => new Int32Array(n));
+  if (n === 0) return out;
   const rank = shape.length;
   const strides = views.map((v) => broadcastStrides(v, shape));
-  const out = views.map(() => new Int32Array(n));
   const pos = views.map((v) => v.offset);
+  const inner = rank === 0 ? 1 : shape[rank - 1]!;
   const idx = new Array<number>(rank).fill(0);
-  for (let i = 0; i < n; i++) {
-    for (let k = 0; k < views.length; k++) out[k]![i] = pos[k]!;
-    for (let d = rank - 1; d >= 0; d--) {
+  for (let base = 0; base < n; base += inner) {
+    for (let k = 0; k < views.length; k++) {
+      const run = out[k]!;
+      const step = rank === 0 ? 0 : strides[k]![rank - 1]!;
+      let p = pos[k]!;
+      for (let j = 0; j < inner; j++, p += step) run[base + j] = p;
+    }
+    for (let d = rank - 2; d >= 0; d--) {
       idx[d]!++;
       for (let k = 0; k < views.length; k++) pos[k]! += strides[k]![d]!;
       if (idx[d]! < shape[d]!) break;
