@@ -25,7 +25,7 @@ import { TrainError } from './errors.js';
 
 export const COMMANDS: readonly Command[] = [trainVaeCommand, encodeCommand, trainDitCommand, sampleCommand, infoCommand];
 
-const PROGRAM = 'ldit';
+const PROGRAM = 'vavae-dit';
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;

@@ -20,7 +20,7 @@ const started = performance.now();
 console.log(`Removing the previous demo run in ${RUN}/ (if any).`);
 await rm(RUN, { recursive: true, force: true });
 for (const [title, argv] of stages) {
-  console.log(`\n=== ${title}: ldit ${argv.join(' ')}`);
+  console.log(`\n=== ${title}: vavae-dit ${argv.join(' ')}`);
   const code = await main(argv);
   if (code !== 0) {
     console.error(`stage '${title}' failed (exit code ${code})`);
