@@ -30,14 +30,14 @@ export function readyConfig(name: string): string {
 }
 
 /** Overrides from `--seed` and the command's own flags that map onto configuration keys. */
-export function flagOverrides(args: ParsedArgs, mapping: Record<string, { path: string; integer?: boolean; text?: boolean }>): Override[] {
+export function flagOverrides(args: ParsedArgs, mapping: Record<string, { path: string; integer?: boolean; text?: boolean; nullable?: boolean }>): Override[] {
   const out: Override[] = [];
   const seed = numberFlag(args, 'seed', { integer: true });
   if (seed !== undefined) out.push(['seed', seed]);
-  for (const [name, { path, integer, text }] of Object.entries(mapping)) {
+  for (const [name, { path, integer, text, nullable }] of Object.entries(mapping)) {
     if (text) {
       const v = stringFlag(args, name);
-      if (v !== undefined) out.push([path, v]);
+      if (v !== undefined) out.push([path, nullable && v === 'none' ? null : v]);
     } else {
       const v = numberFlag(args, name, { integer });
       if (v !== undefined) out.push([path, v]);

@@ -80,7 +80,7 @@ export const sampleCommand: Command = {
     const overrides: Override[] = [
       ...(args.values.get('set') ?? []).map((s) => parseSet(String(s))),
       ...flagOverrides(args, {
-        vae: { path: 'vae', text: true },
+        vae: { path: 'vae', text: true, nullable: true },
         out: { path: 'out', text: true },
         weights: { path: 'weights', text: true },
         method: { path: 'sampler.method', text: true },

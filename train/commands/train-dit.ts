@@ -12,7 +12,7 @@ export const trainDitCommand: Command = {
     ...COMMON_FLAGS,
     ...TRAINING_FLAGS,
     { name: 'latents', value: 'DIR', help: 'latent folder written by encode (data.latents)' },
-    { name: 'vae', value: 'RUN|CHECKPOINT', help: 'autoencoder that decodes the sample grids (vae)' },
+    { name: 'vae', value: 'RUN|CHECKPOINT', help: "autoencoder that decodes the sample grids, 'none' for no grids (vae)" },
     { name: 'grad-accumulation', value: 'N', help: 'micro-batches per optimiser step (train.gradAccumulation)' },
   ],
   details: [
@@ -25,7 +25,7 @@ export const trainDitCommand: Command = {
     const extra = flagOverrides(args, {
       ...TRAINING_FLAG_PATHS,
       latents: { path: 'data.latents', text: true },
-      vae: { path: 'vae', text: true },
+      vae: { path: 'vae', text: true, nullable: true },
       'grad-accumulation': { path: 'train.gradAccumulation', integer: true },
     });
     const { config, source, resume } = await resolveConfig(trainDitSchema, args, readyConfig('mnist-dit.json'), extra, { kind: 'train-dit' });

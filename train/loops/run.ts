@@ -113,7 +113,7 @@ export async function runTraining(run: TrainingRun): Promise<RunResult> {
     progress.done();
     if (savedAt !== step) await save(step);
     await plot();
-    if (reason !== 'interrupted' && run.writeSamples && !(run.sampleEvery && step % run.sampleEvery === 0)) progress.note(`samples: ${await run.writeSamples(step)}`);
+    if (reason !== 'interrupted' && run.writeSamples && run.sampleEvery && step % run.sampleEvery !== 0) progress.note(`samples: ${await run.writeSamples(step)}`);
   } finally {
     process.off('SIGINT', onSigint);
     progress.done();
