@@ -1,5 +1,5 @@
 import { loadSafetensors } from '../engine/index.js';
-import { AuxFoundationModel, createDinov2 } from '../models/foundation/index.js';
+import { AuxFoundationModel, MNIST_CLASSIFIER_WEIGHTS, MnistClassifier, MnistClassifierFoundation, createDinov2 } from '../models/foundation/index.js';
 import { LightningDiT, type LightningDiTConfig } from '../models/lightningdit/index.js';
 import { AutoencoderKL, type AutoencoderConfig, LPIPS, VAVAE } from '../models/vavae/index.js';
 import { type Checkpoint, disposeAll, loadCheckpoint, loadInto, section } from './checkpoint.js';
@@ -37,15 +37,29 @@ export async function buildVavae(config: TrainVaeConfig): Promise<VAVAE> {
     loadInto(lpips, tensors, config.lpips.weights, 'LPIPS');
     disposeAll(tensors);
   }
-  let foundation: AuxFoundationModel | undefined;
-  if (config.foundation?.kind === 'dinov2') {
-    const vit = createDinov2(config.foundation.variant);
-    const tensors = await loadWeights(config.foundation.weights, 'DINOv2');
-    loadInto(vit, tensors, config.foundation.weights, 'DINOv2');
-    disposeAll(tensors);
-    foundation = new AuxFoundationModel(vit, config.foundation.inputSize);
+  const foundation = config.foundation ? await buildFoundation(config.foundation) : undefined;
+  const latentSide = config.model.resolution / 2 ** (config.model.chMult.length - 1);
+  if (foundation && foundation.gridSize !== latentSide) {
+    throw new TrainError(`the foundation model's feature grid is ${foundation.gridSize}×${foundation.gridSize} but the latent grid is ${latentSide}×${latentSide} (resolution ${config.model.resolution}, ${config.model.chMult.length - 1} downsamplings): the VF loss compares them position by position; pick a foundation layer or input size whose grid matches`);
   }
   return new VAVAE(autoencoderConfig(config.model), { loss: config.loss, lpips, foundation });
+}
+
+/** The frozen foundation encoder of the VF loss, with its weights loaded. */
+async function buildFoundation(config: NonNullable<TrainVaeConfig['foundation']>): Promise<AuxFoundationModel | MnistClassifierFoundation> {
+  if (config.kind === 'dinov2') {
+    const vit = createDinov2(config.variant);
+    const tensors = await loadWeights(config.weights, 'DINOv2');
+    loadInto(vit, tensors, config.weights, 'DINOv2');
+    disposeAll(tensors);
+    return new AuxFoundationModel(vit, config.inputSize);
+  }
+  const file = config.weights ?? MNIST_CLASSIFIER_WEIGHTS;
+  const classifier = new MnistClassifier();
+  const tensors = await loadWeights(file, 'MNIST classifier');
+  loadInto(classifier, tensors, file, 'MNIST classifier');
+  disposeAll(tensors);
+  return new MnistClassifierFoundation(classifier, config.layer);
 }
 
 /** The autoencoder of a train-vae checkpoint (or run folder), for encoding and decoding. */

@@ -1,6 +1,6 @@
 /**
  * Trains the MNIST classifier that judges generated digits and writes its weights (checked in) to
- * eval/classifier/weights/. Usage: tsx eval/classifier/train.ts [--steps N] [--batch B] [--lr LR] [--seed S] [--out PATH]
+ * models/foundation/weights/. Usage: npm run train-classifier -- [--steps N] [--batch B] [--lr LR] [--seed S] [--out PATH]
  */
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -10,7 +10,7 @@ import { Adam } from '../../nn/index.js';
 import { type ImageDataset, openMnist } from '../../train/data/images.js';
 import { permutation } from '../random.js';
 import { batchOf } from './batch.js';
-import { CLASSIFIER_SIDE, DEFAULT_WEIGHTS, MnistClassifier } from './model.js';
+import { CLASSIFIER_SIDE, MNIST_CLASSIFIER_WEIGHTS, MnistClassifier } from '../../models/foundation/index.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -18,7 +18,7 @@ const { values: args } = parseArgs({
     batch: { type: 'string', default: '64' },
     lr: { type: 'string', default: '0.002' },
     seed: { type: 'string', default: '0' },
-    out: { type: 'string', default: DEFAULT_WEIGHTS },
+    out: { type: 'string', default: MNIST_CLASSIFIER_WEIGHTS },
   },
 });
 const steps = Number(args.steps);

@@ -2,3 +2,4 @@
 export * from './resample.js';
 export * from './vit.js';
 export * from './aux.js';
+export * from './mnist-classifier.js';

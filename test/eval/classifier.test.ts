@@ -2,7 +2,8 @@ import { stat } from 'node:fs/promises';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { argmax, noGrad, pad, randn } from '../../engine/index.js';
 import { batchOf } from '../../eval/classifier/batch.js';
-import { DEFAULT_WEIGHTS, MnistClassifier, loadMnistClassifier, mnistClassifierExtractor } from '../../eval/classifier/model.js';
+import { loadMnistClassifier, mnistClassifierExtractor } from '../../eval/classifier/model.js';
+import { MNIST_CLASSIFIER_WEIGHTS, MnistClassifier } from '../../models/foundation/index.js';
 import { type ImageDataset, openMnist } from '../../train/data/images.js';
 
 describe('MnistClassifier', () => {
@@ -15,7 +16,7 @@ describe('MnistClassifier', () => {
       'fc1.weight': [128, 1024], 'fc1.bias': [128],
       'fc2.weight': [10, 128], 'fc2.bias': [10],
     });
-    expect((await stat(DEFAULT_WEIGHTS)).size).toBeLessThan(1 << 20);
+    expect((await stat(MNIST_CLASSIFIER_WEIGHTS)).size).toBeLessThan(1 << 20);
   });
 
   describe('with the checked-in weights', () => {

@@ -9,8 +9,9 @@ export function tinyVae(out: string, data: unknown) {
     hflip: true,
     model: { ch: 8, chMult: [1, 2], numResBlocks: 1, attnResolutions: [8], inChannels: 1, outCh: 1, resolution: 16, zChannels: 4, embedDim: 4, numGroups: 4 },
     // The GAN switches on at Lightning step 2 (the second iteration), so both phases run.
-    loss: { discStart: 2, klWeight: 1e-6, discWeight: 0.5, discNumLayers: 2, perceptualWeight: 0, vfWeight: 0, adaptiveVf: false, cosMargin: 0, distmatMargin: 0 },
-    foundation: null,
+    loss: { discStart: 2, klWeight: 1e-6, discWeight: 0.5, discNumLayers: 2, perceptualWeight: 0, vfWeight: 0.5, adaptiveVf: true, cosMargin: 0.5, distmatMargin: 0.25 },
+    // The bundled MNIST encoder's conv2 map (8×8) matches the 8×8 latent, so the VF branch runs too.
+    foundation: { kind: 'mnist-classifier', layer: 'conv2' },
     lpips: null,
     optimizer: { lr: 1e-3, betas: [0.5, 0.9] },
     train: { steps: 3, batchSize: 4 },

@@ -106,8 +106,10 @@ const foundation = z.discriminatedUnion('kind', [
   }),
   z.strictObject({
     kind: z.literal('mnist-classifier'),
-    /** The small CNN's weights; null: the ones checked in under eval/classifier/weights. */
+    /** The small CNN's weights; null: the ones checked in under models/foundation/weights. */
     weights: z.string().min(1).nullable().default(null),
+    /** The feature map aligned to: conv2 (32 wide, 8×8 grid) or conv3 (64 wide, 4×4 grid); images are resized to 32×32 first. */
+    layer: z.enum(['conv2', 'conv3']).default('conv3'),
   }),
 ]);
 
