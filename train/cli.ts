@@ -8,6 +8,9 @@
  *   sample      draw class-conditional pictures from a checkpoint
  *   info        backends, adapter limits, machine
  *
+ * The evaluation commands (eval-vae, eval-samples) live in eval/, the layer below train/; `eval/cli.ts` is the
+ * full program with both (`npm run cli`).
+ *
  * Errors about inputs (configurations, data, checkpoints, flags) print as one message and exit with code 1
  * (2 for a wrong command line); anything else is a bug and prints its stack.
  */
@@ -27,28 +30,31 @@ export const COMMANDS: readonly Command[] = [trainVaeCommand, encodeCommand, tra
 
 const PROGRAM = 'vavae-dit';
 
-function overview(): string {
-  const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;
+function overview(commands: readonly Command[]): string {
+  const width = Math.max(...commands.map((c) => c.name.length)) + 2;
   return [
     `usage: ${PROGRAM} <command> [options]     (${PROGRAM} <command> --help for its options)`,
     '',
     'Commands:',
-    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
+    ...commands.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
     '',
     'The MNIST path, end to end: npm start (train-vae → encode → train-dit → sample).',
   ].join('\n');
 }
 
-/** Runs one command line; returns the exit code. */
-export async function main(argv: readonly string[]): Promise<number> {
+/**
+ * Runs one command line; returns the exit code. `commands` is the command table: the training commands here, and
+ * with eval/'s commands added by the full program (`eval/cli.ts`), since train/ must not import eval/.
+ */
+export async function main(argv: readonly string[], commands: readonly Command[] = COMMANDS): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === 'help' || name === '-h') {
-    console.log(overview());
+    console.log(overview(commands));
     return name === undefined ? 2 : 0;
   }
-  const command = COMMANDS.find((c) => c.name === name);
+  const command = commands.find((c) => c.name === name);
   try {
-    if (!command) throw new UsageError(`unknown command '${name}' (commands: ${COMMANDS.map((c) => c.name).join(', ')})`);
+    if (!command) throw new UsageError(`unknown command '${name}' (commands: ${commands.map((c) => c.name).join(', ')})`);
     const args = parseArgs(rest, command.flags, command.name);
     if (args.values.has('help')) {
       console.log(formatHelp(`usage: ${PROGRAM} ${command.name} [options]`, command.summary, command.flags, command.details));
