@@ -2,17 +2,20 @@ import fc from 'fast-check';
 import { afterEach, test } from 'vitest';
 import * as E from '../../engine/index.js';
 import type { Tensor } from '../../engine/index.js';
-import { forceConvChunkBudget } from '../../engine/backends/webgpu/conv.js';
+import { forceConvChunkBudget, forceWeightGradSlices } from '../../engine/backends/webgpu/conv.js';
 import { checkGradients, cpuTensor, describeGpu, expectClose, onGpu, oracle } from './helpers.js';
 
 /*
  * conv2d and its two gradient kernels on WebGPU against the CPU float64 oracle: strides, asymmetric padding,
- * dilation, groups, the 1×1 shortcut, and the chunked paths (the patches budget lowered so that work splits by
- * images, then by pixels). Each output is a sum of `terms` products, so its bound is (terms + 1)·u times the
+ * dilation, groups, the 1×1 shortcut, the chunked paths (the patches budget lowered so that work splits by
+ * images, then by pixels), and the weight gradient's K cut into slices (what GPUs do, forced here). Each output is a sum of `terms` products, so its bound is (terms + 1)·u times the
  * same convolution of absolute values.
  */
 
-afterEach(() => forceConvChunkBudget(undefined));
+afterEach(() => {
+  forceConvChunkBudget(undefined);
+  forceWeightGradSlices(undefined);
+});
 
 interface Case {
   x: number[];
@@ -75,6 +78,17 @@ describeGpu('conv2d on WebGPU vs the float64 oracle', () => {
       forceConvChunkBudget(budget);
       await fc.assert(fc.asyncProperty(caseArb, fc.nat(), checkCase), { numRuns: 3 });
     }
+  });
+
+  test('the weight gradient with its K in slices, summed afterwards, also across chunks', async () => {
+    for (const [slices, budget] of [[2, undefined], [4, undefined], [4, 300]] as const) {
+      forceWeightGradSlices(slices);
+      forceConvChunkBudget(budget);
+      await fc.assert(fc.asyncProperty(caseArb, fc.nat(), checkCase), { numRuns: 3 });
+    }
+    // K = 2 images · 36 pixels = 72: four slices of 18, whatever the random cases drew.
+    forceConvChunkBudget(undefined);
+    await checkCase({ x: [2, 3, 6, 6], w: [4, 3, 3, 3], opts: { padding: 1 } }, 7);
   });
 
   test('1×1 convolutions (no patches) and grouped depthwise convolutions', async () => {

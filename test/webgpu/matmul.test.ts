@@ -3,17 +3,24 @@ import { afterEach, test } from 'vitest';
 import * as E from '../../engine/index.js';
 import type { Tensor } from '../../engine/index.js';
 import { webgpu } from '../../engine/backends/webgpu/context.js';
-import { forceMatmulSchedule } from '../../engine/backends/webgpu/matmul.js';
+import { type MatmulVariant, variantName } from '../../engine/backends/webgpu/matmul-shaders.js';
+import { TUNING_TABLE, adapterClass, forceMatmulVariant, runsOn } from '../../engine/backends/webgpu/tuning.js';
 import { checkGradients, cpuTensor, describeGpu, expectClose, onGpu, oracle } from './helpers.js';
 
 /*
- * matmul on WebGPU against the CPU float64 oracle, under both schedules (workgroup-tiled for GPUs, subgroup
- * broadcast for CPU adapters), on odd sizes around the tile edges, broadcast batch dims, and operands transposed through their
- * strides. A float32 dot product of K terms is within (K + 1)·u·Σ|a·b| of the exact one, so each element's bound
- * is (K + 1)·u·(|A|·|B|), the last factor from the oracle on absolute values.
+ * matmul on WebGPU against the CPU float64 oracle, under every variant of the tuning table (forced, so that the
+ * variants other adapters pick run here too), on odd sizes around the tile edges, broadcast batch dims, and
+ * operands transposed through their strides. The 'vec4' variants only serve aligned operands (others fall back),
+ * so they get sizes in multiples of 4 as well. A float32 dot product of K terms is within (K + 1)·u·Σ|a·b| of the
+ * exact one, so each element's bound is (K + 1)·u·(|A|·|B|), the last factor from the oracle on absolute values.
  */
 
-afterEach(() => forceMatmulSchedule(undefined));
+afterEach(() => forceMatmulVariant(undefined));
+
+/** Every variant named in the table, once. */
+const variants: MatmulVariant[] = [
+  ...new Map(Object.values(TUNING_TABLE).flatMap((e) => [e.matmul, e.unaligned, ...e.candidates]).map((v) => [variantName(v), v])).values(),
+];
 
 const side = fc.constantFrom(1, 2, 3, 5, 17, 31, 63, 64, 65, 97);
 
@@ -30,29 +37,49 @@ const caseArb = fc.record({
   seed: fc.nat(),
 });
 
+/** Sizes the 'vec4' schedule takes (K and N multiples of 4, operands not transposed), M still odd. */
+const alignedArb = caseArb.chain((c) =>
+  fc.record({ k: fc.constantFrom(4, 8, 12, 64, 132), n: fc.constantFrom(4, 8, 28, 68, 100) }).map((q) => ({ ...c, ...q, transposeA: false, transposeB: false })),
+);
+
+interface Case {
+  m: number;
+  k: number;
+  n: number;
+  batch: number[];
+  ones: number[];
+  dropB: boolean;
+  transposeA: boolean;
+  transposeB: boolean;
+  seed: number;
+}
+
 /** A stored as [..., K, M] and viewed transposed, when asked: same values, other strides. */
 function operand(shape: number[], transposed: boolean, seed: number): { values: Tensor; layout: (t: Tensor) => Tensor } {
   return { values: cpuTensor(shape, seed), layout: transposed ? (t) => E.transpose(E.contiguous(E.transpose(t)), -1, -2) : (t) => t };
 }
 
+async function checkCase(c: Case): Promise<void> {
+  const batchA = c.batch.map((s, i) => (c.ones[i] === 1 ? 1 : s));
+  const batchB = c.batch.map((s, i) => (c.ones[i] === 2 ? 1 : s)).slice(c.dropB ? 1 : 0);
+  const a = operand([...batchA, c.m, c.k], c.transposeA, c.seed);
+  const b = operand([...batchB, c.k, c.n], c.transposeB, c.seed + 1);
+  const fn = (x: Tensor, y: Tensor) => E.matmul(a.layout(x), b.layout(y));
+  const scale = oracle((x, y) => E.matmul(E.abs(x), E.abs(y)), [a.values, b.values]);
+  expectClose('matmul', await onGpu(fn, [a.values, b.values]), oracle(fn, [a.values, b.values]), { ulps: c.k + 1, scale });
+  if (c.m * c.n * c.k <= 20000) await checkGradients('matmul', fn, [a.values, b.values], c.k + 2, c.seed);
+}
+
 describeGpu('matmul on WebGPU vs the float64 oracle', () => {
-  for (const schedule of ['tiled', 'subgroup'] as const) {
-    test(`batched products with broadcasting and transposed operands (${schedule} schedule)`, async (ctx) => {
-      if (schedule === 'subgroup' && !webgpu().adapter.features.includes('subgroups')) ctx.skip();
-      forceMatmulSchedule(schedule);
-      await fc.assert(
-        fc.asyncProperty(caseArb, async (c) => {
-          const batchA = c.batch.map((s, i) => (c.ones[i] === 1 ? 1 : s));
-          const batchB = c.batch.map((s, i) => (c.ones[i] === 2 ? 1 : s)).slice(c.dropB ? 1 : 0);
-          const a = operand([...batchA, c.m, c.k], c.transposeA, c.seed);
-          const b = operand([...batchB, c.k, c.n], c.transposeB, c.seed + 1);
-          const fn = (x: Tensor, y: Tensor) => E.matmul(a.layout(x), b.layout(y));
-          const scale = oracle((x, y) => E.matmul(E.abs(x), E.abs(y)), [a.values, b.values]);
-          expectClose('matmul', await onGpu(fn, [a.values, b.values]), oracle(fn, [a.values, b.values]), { ulps: c.k + 1, scale });
-          if (c.m * c.n * c.k <= 20000) await checkGradients('matmul', fn, [a.values, b.values], c.k + 2, c.seed);
-        }),
-        { numRuns: 12 },
-      );
+  for (const variant of variants) {
+    test(`batched products with broadcasting and transposed operands (${variantName(variant)})`, async (ctx) => {
+      const adapter = webgpu().adapter;
+      if (!runsOn(variant, adapter)) ctx.skip();
+      // Variants meant for other adapters can be slow here (a GPU's large tiles on lavapipe): fewer runs.
+      const numRuns = TUNING_TABLE[adapterClass(adapter)].candidates.some((v) => variantName(v) === variantName(variant)) ? 12 : 4;
+      forceMatmulVariant(variant);
+      await fc.assert(fc.asyncProperty(caseArb, checkCase), { numRuns });
+      if (variant.schedule === 'vec4') await fc.assert(fc.asyncProperty(alignedArb, checkCase), { numRuns: Math.ceil(numRuns / 2) });
     });
   }
 

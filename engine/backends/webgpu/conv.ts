@@ -7,6 +7,7 @@ import { elementwise } from './elementwise.js';
 import { type GemmProblem, gemm } from './matmul.js';
 import { ParamLayout } from './params.js';
 import { grid } from './queue.js';
+import { TUNING_TABLE, adapterClass } from './tuning.js';
 import { MAIN_1D, WG, bindings } from './wgsl.js';
 
 /*
@@ -15,7 +16,8 @@ import { MAIN_1D, WG, bindings } from './wgsl.js';
  * pixel; then
  *   forward       y[n][g]  = W[g] · P[n][g]                      (W[g]: [O/G, taps])
  *   input grad    dP[n][g] = W[g]ᵀ · gy[n][g], added back onto the image by col2im (a gather per input pixel)
- *   weight grad   dW[g]   += gy[g] · P[g]ᵀ, the sum running over images and pixels (one long K)
+ *   weight grad   dW[g]   += gy[g] · P[g]ᵀ, the sum running over images and pixels (one long K), which on GPUs
+ *                 is cut into slices computed side by side, then summed (few tiles of C would leave it idle)
  * A 1×1 convolution with stride 1 and no padding has P = x, so forward and input grad skip the copy.
  * The patches of a whole batch can be huge, so work goes in chunks of images (or, for one very large image,
  * of output pixels), each small enough for one storage binding; the weight gradient accumulates over chunks.
@@ -277,6 +279,64 @@ const conv2dInputGrad: Kernel<Conv2dAttrs> = ([gy, w], [dx], attrs) => {
   queue.dropScratch(patchGrads);
 };
 
+/** Slices of K for the weight gradient; tests force a count to exercise the split on any adapter. */
+let forcedSlices: number | undefined;
+export function forceWeightGradSlices(slices: number | undefined): void {
+  forcedSlices = slices;
+}
+
+/**
+ * Into how many equal slices to cut the weight gradient's K (= images · pixels of a chunk): a power of two that
+ * divides K, enough for the adapter's target of workgroups (one per 64×64 tile of C and slice), while slices
+ * stay at least 256 long; a forced count is an upper bound.
+ */
+function weightGradSlices(g: Geometry, k: number): number {
+  const workgroups = TUNING_TABLE[adapterClass(webgpu().adapter)].weightGradWorkgroups;
+  const tiles = g.groups * Math.ceil(g.og / 64) * Math.ceil(g.taps / 64);
+  const enough = forcedSlices === undefined ? (s: number) => tiles * s >= workgroups || k / (2 * s) < 256 : (s: number) => s >= forcedSlices!;
+  let slices = 1;
+  while (!enough(slices) && k % (2 * slices) === 0) slices *= 2;
+  return slices;
+}
+
+/**
+ * dW (+)= gy · Pᵀ for one chunk, per group: gy is [og][k] (row stride k), P is [tap][k] (group stride
+ * `groupStride`). Split into slices, each slice's product goes to its own scratch matrix, and the slices are
+ * summed by one more product, with a row of ones.
+ */
+function weightGradGemm(g: Geometry, k: number, grads: GpuStorage, patches: GpuStorage, groupStride: number, dw: View, accumulate: boolean): void {
+  const slices = weightGradSlices(g, k);
+  const out = { storage: storageOf(dw), offset: dw.offset, ldc: g.taps };
+  const gy = { storage: grads, offset: 0, rowStride: k, colStride: 1 };
+  const p = { storage: patches, offset: 0, rowStride: 1, colStride: k };
+  const perGroup: [number[], number[], number[]] = [[g.og * k], [groupStride], [g.og * g.taps]];
+  if (slices === 1) {
+    gemm({ m: g.og, n: g.taps, k, a: gy, b: p, c: out, batch: { shape: [g.groups], strides: perGroup }, accumulate });
+    return;
+  }
+  const { queue } = webgpu();
+  const size = g.groups * g.og * g.taps;
+  const partial = queue.scratch(storageOf(dw), 'float32', slices * size);
+  const ones = queue.scratch(storageOf(dw), 'float32', slices);
+  const step = k / slices;
+  gemm({
+    m: g.og, n: g.taps, k: step, a: gy, b: p,
+    c: { storage: partial, offset: 0, ldc: g.taps },
+    batch: { shape: [g.groups, slices], strides: [[g.og * k, step], [groupStride, step], [g.og * g.taps, size]] },
+  });
+  fill({ storage: ones, dtype: 'float32', shape: [slices], strides: [1], offset: 0 }, 1);
+  gemm({
+    m: 1, n: size, k: slices,
+    a: { storage: ones, offset: 0, rowStride: slices, colStride: 1 },
+    b: { storage: partial, offset: 0, rowStride: size, colStride: 1 },
+    c: { ...out, ldc: size },
+    batch: { shape: [], strides: [[], [], []] },
+    accumulate,
+  });
+  queue.dropScratch(partial);
+  queue.dropScratch(ones);
+}
+
 const conv2dWeightGrad: Kernel<Conv2dAttrs> = ([x, gy], [dw], attrs) => {
   const g = geometry(x!.shape, dw!.shape, gy!.shape, attrs);
   const plan = chunks(g);
@@ -298,14 +358,7 @@ const conv2dWeightGrad: Kernel<Conv2dAttrs> = ([x, gy], [dw], attrs) => {
       offset: gy!.offset + c.n0 * g.outChannels * g.pixels + c.p0,
     };
     elementwise('copy', [gyChunk], { ...gyChunk, storage: grads, offset: 0, strides: [k, c.pixels, 1] });
-    gemm({
-      m: g.og, n: g.taps, k,
-      a: { storage: grads, offset: 0, rowStride: k, colStride: 1 },
-      b: { storage: patches, offset: 0, rowStride: 1, colStride: layout.tap },
-      c: { storage: storageOf(dw!), offset: dw!.offset, ldc: g.taps },
-      batch: { shape: [g.groups], strides: [[g.og * k], [layout.group], [g.og * g.taps]] },
-      accumulate: index > 0,
-    });
+    weightGradGemm(g, k, grads, patches, layout.group, dw!, index > 0);
   });
   queue.dropScratch(patches);
   queue.dropScratch(grads);
