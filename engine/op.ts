@@ -141,11 +141,20 @@ function runKernel<A>(def: OpDef<A>, specs: OutputSpec[], be: Backend, inputs: r
   if (!kernel) throw new MissingKernelError(def.name, be.name);
   const strided = def.kind === 'kernel' && def.stridedInputs === true;
   const prepared = strided ? inputs : inputs.map((t) => (t.isContiguous ? t : contiguous(t)));
-  const storages: Storage[] = specs.map((s) => be.alloc(s.dtype, numel(s.shape)));
+  const storages: Storage[] = specs.map((s, i) => allocOutput(def.name, be, s, i));
   const outputs = specs.map((s, i) => new Tensor(storages[i]!, s.shape));
   kernel(prepared as Tensor[], outputs, attrs);
   prepared.forEach((t, i) => t !== inputs[i] && t.dispose());
   return outputs;
+}
+
+/** A backend refusing an allocation (a device limit) says how large; this adds which op and output asked. */
+function allocOutput(op: string, be: Backend, spec: OutputSpec, index: number): Storage {
+  try {
+    return be.alloc(spec.dtype, numel(spec.shape));
+  } catch (e) {
+    throw new EngineError(`${op}: output ${index} of shape ${fmtShape(spec.shape)}: ${(e as Error).message}`);
+  }
 }
 
 /** Lazily bound to the `contiguous` op in ops/shape.ts. */
@@ -167,7 +176,22 @@ function compositeBackward<A>(def: CompositeOp<A>): BackwardRule<A> {
   return vjpOfComposite(def);
 }
 
+/** How a backend that reads asynchronously checks outputs in anomaly mode (see webgpu/anomaly.ts). */
+export type FiniteCheck = (where: string, inputs: readonly Tensor[], values: readonly Tensor[]) => void;
+const deferredFiniteChecks = new Map<string, FiniteCheck>();
+
+/**
+ * Lets `backend` record anomaly checks to be read back later, where reading each op's outputs at once would make
+ * every op wait for the device. The backend then throws the AnomalyError of the first check that failed.
+ */
+export function deferFiniteChecks(backend: string, check: FiniteCheck): void {
+  deferredFiniteChecks.set(backend, check);
+}
+
+/** Anomaly mode's check of an op's outputs (forward) or of a backward rule's gradients. */
 export function checkFinite(where: string, inputs: readonly Tensor[], values: readonly Tensor[]): void {
+  const deferred = values[0] && deferredFiniteChecks.get(values[0].backend.name);
+  if (deferred) return deferred(where, inputs, values);
   for (const v of values) {
     if (v.dtype === 'int32') continue;
     const data = v.toArraySync();

@@ -2,18 +2,25 @@ import fc from 'fast-check';
 import { afterEach, expect, test } from 'vitest';
 import * as E from '../../engine/index.js';
 import type { Tensor } from '../../engine/index.js';
+import { webgpu } from '../../engine/backends/webgpu/context.js';
+import type { AdapterSummary } from '../../engine/backends/webgpu/context.js';
 import { forceReduceSchedule } from '../../engine/backends/webgpu/reduce.js';
+import { fixedSubgroupSize, forceRowSchedule, rowSchedule } from '../../engine/backends/webgpu/rows.js';
 import { checkGradients, cpuTensor, describeGpu, expectClose, onGpu, oddShapeArb, oracle, transposedLayout } from './helpers.js';
 
 /*
  * Reductions on WebGPU against the CPU float64 oracle: every reduce kernel along random dims of odd shapes, under
  * each schedule (thread per output, workgroup per output, and the two-pass split of very long rows), the CPU's
  * conventions for NaN and ties, int32, and the composite reductions (mean, var, logsumexp, softmax,
- * log_softmax) forward and backward. A float32 sum of n terms in any order is within (n − 1)·u·Σ|x| of the exact
- * sum, so that is the bound (with Σ|x| from the oracle).
+ * log_softmax) forward and backward; the fused row kernels (softmax, log_softmax, the norms) under each row
+ * schedule, with rows aligned to 4 or not, and softmax's CPU conventions for ±∞ and NaN. A float32 sum of n
+ * terms in any order is within (n − 1)·u·Σ|x| of the exact sum, so that is the bound (with Σ|x| from the oracle).
  */
 
-afterEach(() => forceReduceSchedule(undefined));
+afterEach(() => {
+  forceReduceSchedule(undefined);
+  forceRowSchedule(undefined);
+});
 
 /** A shape and a non-empty subset of its dims (or all dims), with keepdim. */
 const caseArb = oddShapeArb({ minRank: 1, maxNumel: 4000 }).chain((shape) =>
@@ -133,4 +140,62 @@ describeGpu('reductions on WebGPU vs the float64 oracle', () => {
       { numRuns: 6 },
     );
   });
+
+  test('fused row kernels under a thread per row (rows aligned to 4 or not, at any offset) and a subgroup per row', async () => {
+    const schedules = fixedSubgroupSize(webgpu().adapter) ? (['thread', 'subgroup'] as const) : (['thread'] as const);
+    for (const schedule of schedules) {
+      forceRowSchedule(schedule);
+      for (const [rows, last] of [[5, 3], [7, 12], [3, 256], [2, 1000], [4, 33]]) {
+        const x = cpuTensor([rows + 1, last], last, { min: -8, max: 8 });
+        const w = cpuTensor([last], 2);
+        const b = cpuTensor([last], 3);
+        // The rows from element `skip` on: an offset that is a multiple of 4 or not.
+        const from = (t: Tensor, skip: number) => E.reshape(E.narrow(E.reshape(t, [-1]), 0, skip, rows * last), [rows, last]);
+        for (const skip of [0, 2, last]) {
+          const cases: [string, (...t: Tensor[]) => Tensor, Tensor[]][] = [
+            ['softmax', (t) => E.softmax(from(t, skip), -1), [x]],
+            ['log_softmax', (t) => E.logSoftmax(from(t, skip), -1), [x]],
+            ['layer_norm', (t, w, b) => E.layerNorm(from(t, skip), [last], w, b), [x, w, b]],
+            ['rms_norm', (t, w) => E.rmsNorm(from(t, skip), [last], w, 1e-6), [x, w]],
+            ['group_norm', (t) => E.groupNorm(E.reshape(from(t, skip), [1, rows, last]), 1), [x]],
+          ];
+          for (const [name, fn, inputs] of cases) {
+            const want = oracle(fn, inputs);
+            const atol = (rows * last + 64) * 2 ** -24 * Math.max(8, ...Array.from(want, Math.abs));
+            expectClose(`${name} [${rows},${last}] from ${skip} (${schedule})`, await onGpu(fn, inputs), want, { atol });
+          }
+        }
+      }
+    }
+  });
+
+  test('softmax and log_softmax of rows with −∞, only −∞, +∞ or NaN follow the CPU, under every row schedule', async () => {
+    // Rows of 40, long enough for every lane of a subgroup and thread of a workgroup to hold some of the row.
+    const row = (...v: number[]) => [...v, ...new Array<number>(40 - v.length).fill(0.5)];
+    const special = E.fromArray([...row(0, -Infinity, 1), ...new Array<number>(40).fill(-Infinity), ...row(1, Infinity, 0), ...row(3, NaN, 1)], [4, 40]);
+    const schedules = fixedSubgroupSize(webgpu().adapter) ? (['thread', 'group', 'subgroup'] as const) : (['thread', 'group'] as const);
+    for (const schedule of schedules) {
+      forceRowSchedule(schedule);
+      for (const [name, fn] of [['softmax', (t: Tensor) => E.softmax(t, -1)], ['log_softmax', (t: Tensor) => E.logSoftmax(t, -1)]] as const) {
+        expectClose(`${name} (${schedule})`, await onGpu(fn, [special]), oracle(fn, [special]), { ulps: 8, atol: 2 ** -20 });
+      }
+    }
+  });
+});
+
+test('the row schedule follows the adapter and the rows', () => {
+  const adapter = (isCpu: boolean, subgroups: number, features = ['subgroups']): AdapterSummary => ({
+    vendor: 'v', architecture: 'a', device: 'd', description: '', isCpu, subgroupMinSize: subgroups, subgroupMaxSize: subgroups, features, limits: {},
+  });
+  const gpu = adapter(false, 32);
+  expect(rowSchedule(gpu, 16384, 256, 1)).toBe('subgroup');
+  expect(rowSchedule(gpu, 16384, 4096, 1)).toBe('group');
+  expect(rowSchedule(gpu, 16384, 256, 7)).toBe('group');
+  expect(rowSchedule(gpu, 16384, 16, 1)).toBe('thread');
+  expect(rowSchedule(adapter(false, 32, []), 100, 256, 1)).toBe('group');
+  expect(rowSchedule({ ...gpu, subgroupMinSize: 16 }, 100, 256, 1)).toBe('group');
+  const lavapipe = adapter(true, 8);
+  expect(rowSchedule(lavapipe, 16384, 256, 1)).toBe('thread');
+  expect(rowSchedule(lavapipe, 32, 16384, 1)).toBe('subgroup');
+  expect(rowSchedule(lavapipe, 32, 16384, 3)).toBe('group');
 });

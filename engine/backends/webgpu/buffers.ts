@@ -55,6 +55,27 @@ export interface PoolStats {
   created: number;
 }
 
+/** Shaders index storage with u32, so element counts must stay below 2^32. */
+export const MAX_U32_INDEX = 2 ** 32 - 1;
+
+/**
+ * Refuses a tensor that one storage binding cannot hold: kernels bind a tensor's buffer whole, so a tensor
+ * above the adapter's maxStorageBufferBindingSize (requested in full in device.ts) cannot be computed on, and
+ * indices past 2^32 − 1 would wrap.
+ */
+export function checkStorageSize(dtype: DType, length: number, maxBindingBytes: number): void {
+  const bytes = length * 4;
+  if (length > MAX_U32_INDEX) {
+    throw new EngineError(`WebGPU: a ${dtype} tensor of ${length} elements has more than 2^32 − 1, the most WGSL's u32 indices address`);
+  }
+  if (bytes > maxBindingBytes) {
+    throw new EngineError(
+      `WebGPU: a ${dtype} tensor of ${length} elements (${bytes} B) exceeds this device's maxStorageBufferBindingSize of ${maxBindingBytes} B; ` +
+        'split it into smaller tensors or use the CPU backend',
+    );
+  }
+}
+
 export class BufferPool {
   private readonly free = new Map<number, FreeBuffer[]>();
   private nextId = 1;
@@ -67,12 +88,8 @@ export class BufferPool {
 
   alloc(backend: Backend, dtype: DType, length: number, currentBatch: number, forUpload: boolean): GpuStorage {
     checkGpuDType(dtype);
+    checkStorageSize(dtype, length, this.maxBindingBytes);
     const bytes = length * 4;
-    if (bytes > this.maxBindingBytes) {
-      throw new EngineError(
-        `WebGPU: a ${dtype} tensor of ${length} elements (${bytes} B) exceeds this adapter's largest storage binding (${this.maxBindingBytes} B)`,
-      );
-    }
     const capacity = Math.min(sizeClass(bytes), Math.max(MIN_BYTES, this.maxBindingBytes));
     const got = this.take(capacity, forUpload ? currentBatch : Infinity) ?? this.create(capacity);
     this.stats.liveBytes += capacity;

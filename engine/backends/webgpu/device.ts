@@ -1,6 +1,8 @@
 import type { Backend } from '../../backend.js';
 import { getBackend, registerBackend, setBackend } from '../../backend.js';
 import { EngineError } from '../../errors.js';
+import { deferFiniteChecks } from '../../op.js';
+import { checkAnomaliesOnRead, discardAnomalyChecks, recordFiniteChecks } from './anomaly.js';
 import { makeWebGPUBackend } from './backend.js';
 import { type AdapterSummary, isWebGPUReady, setContext, webgpu } from './context.js';
 import type { PoolStats } from './buffers.js';
@@ -34,7 +36,8 @@ export async function initWebGPU(opts: InitOptions = {}): Promise<Backend> {
   const { create, globals } = await loadDawn();
   // Dawn's classes (GPUBufferUsage, GPUMapMode, ...) are expected as globals by code written for browsers.
   Object.assign(globalThis, globals);
-  gpuHandle = create(opts.dawnFlags ?? []);
+  // Timestamps at full resolution, for timing.ts (Dawn rounds them otherwise).
+  gpuHandle = create(['disable-dawn-features=timestamp_quantization', ...(opts.dawnFlags ?? [])]);
   const adapter = await gpuHandle.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) {
     gpuHandle = undefined;
@@ -45,17 +48,24 @@ export async function initWebGPU(opts: InitOptions = {}): Promise<Backend> {
   const limits: Record<string, number> = {};
   for (const key in adapter.limits) limits[key] = (adapter.limits as unknown as Record<string, number>)[key]!;
   const summary = summarise(adapter, limits);
-  // Subgroups serve the matmul kernel of CPU adapters (see matmul.ts).
-  const features = (['subgroups'] as GPUFeatureName[]).filter((f) => adapter.features.has(f));
+  // Subgroups serve the matmul kernel of CPU adapters (see tuning.ts); timestamps serve GPU timing (timing.ts).
+  const features = (['subgroups', 'timestamp-query'] as GPUFeatureName[]).filter((f) => adapter.features.has(f));
   const device = await adapter.requestDevice({ requiredLimits: limits, requiredFeatures: features });
   const queue = new GpuQueue(device, summary);
   // Validation errors are programming errors in a kernel: the next read throws them with Dawn's message.
   device.addEventListener('uncapturederror', (e) => queue.noteError((e as GPUUncapturedErrorEvent).error.message));
   setContext({ device, adapter: summary, queue });
-  webgpuBackend ??= makeWebGPUBackend();
+  webgpuBackend ??= anomalyAware(makeWebGPUBackend());
   registerBackend(webgpuBackend);
   if (opts.verbose ?? true) console.log(`WebGPU: ${describeAdapter(summary)}`);
   return webgpuBackend;
+}
+
+/** Anomaly mode records its checks on the device, and every read first reports the anomalies found (anomaly.ts). */
+function anomalyAware(backend: Backend): Backend {
+  deferFiniteChecks(backend.name, recordFiniteChecks);
+  checkAnomaliesOnRead(backend);
+  return backend;
 }
 
 async function loadDawn(): Promise<{ create: (flags: string[]) => GPU; globals: object }> {
@@ -99,6 +109,7 @@ export function describeAdapter(a: AdapterSummary): string {
 export async function destroyWebGPU(): Promise<void> {
   if (!isWebGPUReady()) return;
   const ctx = webgpu();
+  discardAnomalyChecks();
   await ctx.queue.shutdown();
   setContext(undefined);
   ctx.device.destroy();

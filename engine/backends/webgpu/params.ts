@@ -40,6 +40,11 @@ export class ParamLayout<F extends Record<string, ParamType>> {
     return `struct ${structName} {\n${body}\n}\n`;
   }
 
+  /**
+   * The block's words. Integers are checked, not wrapped: a u32 (or list entry) must lie in [−2^31, 2^32), the
+   * negative ones being meant as two's complement (negative strides step backwards in WGSL's wrapping u32
+   * arithmetic), and an i32 in [−2^31, 2^31). An offset or count past that would address the wrong element.
+   */
   pack(values: { [K in keyof F]: F[K] extends 'list' ? readonly number[] : number }): Uint32Array {
     const words = new Uint32Array(this.bytes / 4);
     const asF32 = new Float32Array(words.buffer);
@@ -49,10 +54,10 @@ export class ParamLayout<F extends Record<string, ParamType>> {
       if (type === 'list') {
         const list = v as readonly number[];
         if (list.length > MAX_RANK) throw new EngineError(`parameter '${name}' has ${list.length} entries, more than ${MAX_RANK}`);
-        list.forEach((x, i) => (words[w + i] = x));
+        list.forEach((x, i) => (words[w + i] = checked(`${name}[${i}]`, x, 'u32')));
       } else if (type === 'f32') asF32[w] = v as number;
-      else if (type === 'i32') asI32[w] = v as number;
-      else words[w] = v as number;
+      else if (type === 'i32') asI32[w] = checked(name, v as number, 'i32');
+      else words[w] = checked(name, v as number, 'u32');
     }
     return words;
   }
@@ -61,4 +66,14 @@ export class ParamLayout<F extends Record<string, ParamType>> {
 /** WGSL expression for entry `index` (a WGSL u32 expression) of the list field `field`, e.g. `at('p.shape', 'd')`. */
 export function at(field: string, index: string | number): string {
   return typeof index === 'number' ? `${field}[${index >> 2}][${index & 3}]` : `${field}[(${index}) / 4u][(${index}) % 4u]`;
+}
+
+const INT_RANGE = { u32: [-(2 ** 31), 2 ** 32], i32: [-(2 ** 31), 2 ** 31] } as const;
+
+function checked(name: string, value: number, type: 'u32' | 'i32'): number {
+  const [low, high] = INT_RANGE[type];
+  if (!(value >= low && value < high)) {
+    throw new EngineError(`WebGPU: kernel parameter '${name}' = ${value} does not fit in ${type} (the tensor is too large for 32-bit indices)`);
+  }
+  return value;
 }
