@@ -29,3 +29,6 @@ export {
   type BackendChoice,
   type Selection,
 } from './backends/webgpu/device.js';
+export { checkAnomalies } from './backends/webgpu/anomaly.js';
+export { gpuTime, timestampsAvailable } from './backends/webgpu/timing.js';
+export { tuneMatmul } from './backends/webgpu/matmul-autotune.js';

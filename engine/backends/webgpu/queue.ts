@@ -97,7 +97,9 @@ export class GpuQueue {
     private readonly device: GPUDevice,
     private readonly adapter: AdapterSummary,
   ) {
-    this.pool = new BufferPool(device, adapter.limits.maxStorageBufferBindingSize ?? 2 ** 27);
+    // A tensor is one buffer bound whole, so it must fit both the binding and the buffer limit.
+    const { maxStorageBufferBindingSize = 2 ** 27, maxBufferSize = 2 ** 28 } = adapter.limits;
+    this.pool = new BufferPool(device, Math.min(maxStorageBufferBindingSize, maxBufferSize));
     this.paramStride = Math.max(PARAM_BYTES, adapter.limits.minUniformBufferOffsetAlignment ?? 256);
     this.paramWords = new Uint32Array((MAX_BATCH * this.paramStride) / 4);
     this.paramBuffer = device.createBuffer({ size: MAX_BATCH * this.paramStride, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
