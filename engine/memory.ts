@@ -40,7 +40,8 @@ function endScope(s: Scope, result: unknown): void {
 }
 
 function collectTensors(value: unknown, into: Set<Tensor>, seen = new Set<unknown>()): void {
-  if (value === null || typeof value !== 'object' || seen.has(value)) return;
+  // Typed arrays (what toArray returns) hold numbers only: walking a million of them costs hundreds of ms.
+  if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value) || seen.has(value)) return;
   seen.add(value);
   if ((value as { isTensor?: boolean }).isTensor === true) {
     into.add(value as Tensor);

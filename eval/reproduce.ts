@@ -113,7 +113,7 @@ export async function reproduce(s: ReproductionSettings, out: string, log: (mess
 
 const FLAGS = [
   { name: 'quick', help: 'every stage at toy size (a few minutes): checks the path, measures nothing' },
-  { name: 'backend', value: 'cpu|webgpu|auto', help: 'where to compute (default: cpu, faster than lavapipe on a 2-core machine)' },
+  { name: 'backend', value: 'cpu|webgpu|gpujs|auto', help: 'where to compute (default: cpu, faster than lavapipe on a 2-core machine)' },
   { name: 'seed', value: 'N', help: 'the seed of every stage of every arm (default 0)' },
   { name: 'out', value: 'DIR', help: 'where the arms, results.json and table.md go (default: runs/reproduce, runs/reproduce-quick with --quick)' },
   { name: 'help', help: 'show this help' },

@@ -2,23 +2,24 @@ import { setBackend } from '../engine/index.js';
 import { TrainError } from './errors.js';
 
 /*
- * Which backend a command runs on: `--backend cpu|webgpu|auto`, else the ENGINE_BACKEND variable, else the CPU
+ * Which backend a command runs on: `--backend cpu|webgpu|gpujs|auto`, else the ENGINE_BACKEND variable, else the CPU
  * (reproducible, and the reference). WebGPU is loaded only when asked for, through the engine's own selection,
  * so a CPU run never opens Dawn.
  */
 
-export type BackendChoice = 'cpu' | 'webgpu' | 'auto';
+export type BackendChoice = 'cpu' | 'webgpu' | 'gpujs' | 'auto';
 
 export function parseBackendChoice(value: string | undefined, env: Record<string, string | undefined> = process.env): BackendChoice {
   const choice = (value ?? env.ENGINE_BACKEND ?? 'cpu').toLowerCase();
-  if (choice !== 'cpu' && choice !== 'webgpu' && choice !== 'auto') {
-    throw new TrainError(`${value !== undefined ? '--backend' : 'ENGINE_BACKEND'} must be cpu, webgpu or auto, not '${choice}'`);
+  if (choice !== 'cpu' && choice !== 'webgpu' && choice !== 'gpujs' && choice !== 'auto') {
+    throw new TrainError(`${value !== undefined ? '--backend' : 'ENGINE_BACKEND'} must be cpu, webgpu, gpujs or auto, not '${choice}'`);
   }
   return choice;
 }
 
 type WebGPUDevice = typeof import('../engine/backends/webgpu/device.js');
 let webgpuModule: WebGPUDevice | undefined;
+let gpujsModule: typeof import('../engine/backends/gpujs/backend.js') | undefined;
 
 async function loadWebGPU(): Promise<WebGPUDevice> {
   try {
@@ -40,6 +41,12 @@ export async function selectBackend(choice: BackendChoice): Promise<Selected> {
   if (choice === 'cpu') {
     setBackend('cpu');
     return { name: 'cpu', reason: 'cpu: requested' };
+  }
+  if (choice === 'gpujs') {
+    gpujsModule ??= await import('../engine/backends/gpujs/backend.js');
+    const backend = await gpujsModule.initGpuJs();
+    setBackend('gpujs');
+    return { name: 'gpujs', reason: `gpujs: requested (gpu.js mode '${backend.mode}', from GPUJS_MODE)` };
   }
   let device: WebGPUDevice;
   try {
@@ -70,7 +77,10 @@ export async function describeWebGPU(): Promise<{ available: boolean; adapter?: 
   }
 }
 
-/** Lets Node exit: a live WebGPU device keeps the process open. */
+/** Lets Node exit: a live WebGPU device keeps the process open. Says which ops the gpu.js backend ran on the CPU. */
 export async function releaseBackend(): Promise<void> {
   await webgpuModule?.destroyWebGPU();
+  const gpujs = gpujsModule?.currentGpuJs();
+  if (gpujs) console.log(gpujs.summary());
+  await gpujsModule?.destroyGpuJs();
 }

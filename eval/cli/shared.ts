@@ -10,7 +10,7 @@ import type { FeatureExtractor } from '../features.js';
  */
 
 export const EVAL_FLAGS: FlagSpec[] = [
-  { name: 'backend', value: 'cpu|webgpu|auto', help: 'where to compute (default: $ENGINE_BACKEND, else cpu)' },
+  { name: 'backend', value: 'cpu|webgpu|gpujs|auto', help: 'where to compute (default: $ENGINE_BACKEND, else cpu)' },
   { name: 'seed', value: 'N', help: 'seed of every random draw of the evaluation (default 0)' },
   { name: 'help', help: 'show this help' },
 ];

@@ -63,7 +63,7 @@ describe('clear errors for bad inputs', () => {
     expect(unknown.code).toBe(2);
     expect(unknown.err).toMatch(/^error: train-dit: unknown option --stepz\. Options: --config, /);
     const backend = await runCli(['info', '--backend', 'tpu']);
-    expect([backend.code, backend.err]).toEqual([1, "error: --backend must be cpu, webgpu or auto, not 'tpu'"]);
+    expect([backend.code, backend.err]).toEqual([1, "error: --backend must be cpu, webgpu, gpujs or auto, not 'tpu'"]);
   });
 
   test('a checkpoint whose shapes do not fit the configured model', async () => {

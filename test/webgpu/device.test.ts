@@ -15,7 +15,7 @@ test('ENGINE_BACKEND is parsed (default auto) and bad values are refused', () =>
   expect(backendChoiceFromEnv({})).toBe('auto');
   expect(backendChoiceFromEnv({ ENGINE_BACKEND: 'WebGPU' })).toBe('webgpu');
   expect(backendChoiceFromEnv({ ENGINE_BACKEND: 'cpu' })).toBe('cpu');
-  expect(() => backendChoiceFromEnv({ ENGINE_BACKEND: 'cuda' })).toThrow(/cpu, webgpu or auto/);
+  expect(() => backendChoiceFromEnv({ ENGINE_BACKEND: 'cuda' })).toThrow(/cpu, webgpu, gpujs or auto/);
 });
 
 describeGpu('device', () => {

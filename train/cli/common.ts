@@ -9,7 +9,7 @@ import { UsageError, type FlagSpec, type ParsedArgs, flag, numberFlag, stringFla
 export const COMMON_FLAGS: FlagSpec[] = [
   { name: 'config', value: 'FILE', help: 'JSON configuration (default: the small MNIST one in train/configs/)' },
   { name: 'set', value: 'KEY=VALUE', help: 'override one configuration key, e.g. --set optimizer.lr=1e-3 (repeatable)', repeatable: true },
-  { name: 'backend', value: 'cpu|webgpu|auto', help: 'where to compute (default: $ENGINE_BACKEND, else cpu)' },
+  { name: 'backend', value: 'cpu|webgpu|gpujs|auto', help: 'where to compute (default: $ENGINE_BACKEND, else cpu)' },
   { name: 'seed', value: 'N', help: 'random seed (configuration key seed)' },
   { name: 'help', help: 'show this help' },
 ];

@@ -14,7 +14,7 @@ export const infoCommand: Command = {
   name: 'info',
   summary: 'show the backends (CPU, WebGPU adapter and its limits), the machine and the ready configurations',
   flags: [
-    { name: 'backend', value: 'cpu|webgpu|auto', help: 'the choice to report on (default: $ENGINE_BACKEND, else cpu)' },
+    { name: 'backend', value: 'cpu|webgpu|gpujs|auto', help: 'the choice to report on (default: $ENGINE_BACKEND, else cpu)' },
     { name: 'help', help: 'show this help' },
   ],
   async run(args) {

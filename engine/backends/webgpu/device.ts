@@ -119,7 +119,8 @@ export async function destroyWebGPU(): Promise<void> {
 
 /* ---------------------------------------------------------------- choosing a backend */
 
-export type BackendChoice = 'cpu' | 'webgpu' | 'auto';
+/** 'gpujs' runs gpu.js kernels in the mode GPUJS_MODE names (see engine/backends/gpujs/README.md). */
+export type BackendChoice = 'cpu' | 'webgpu' | 'gpujs' | 'auto';
 
 export interface Selection {
   backend: Backend;
@@ -127,10 +128,10 @@ export interface Selection {
   reason: string;
 }
 
-/** Reads ENGINE_BACKEND ('cpu' | 'webgpu' | 'auto'), default 'auto'. */
+/** Reads ENGINE_BACKEND ('cpu' | 'webgpu' | 'gpujs' | 'auto'), default 'auto'. */
 export function backendChoiceFromEnv(env: Record<string, string | undefined> = process.env): BackendChoice {
   const v = (env.ENGINE_BACKEND ?? 'auto').toLowerCase();
-  if (v !== 'cpu' && v !== 'webgpu' && v !== 'auto') throw new EngineError(`ENGINE_BACKEND must be cpu, webgpu or auto, not '${v}'`);
+  if (v !== 'cpu' && v !== 'webgpu' && v !== 'gpujs' && v !== 'auto') throw new EngineError(`ENGINE_BACKEND must be cpu, webgpu, gpujs or auto, not '${v}'`);
   return v;
 }
 
@@ -140,6 +141,11 @@ export function backendChoiceFromEnv(env: Record<string, string | undefined> = p
  */
 export async function selectBackend(choice: BackendChoice = backendChoiceFromEnv(), opts: InitOptions = {}): Promise<Selection> {
   if (choice === 'cpu') return { backend: setBackend('cpu'), reason: 'cpu: requested' };
+  if (choice === 'gpujs') {
+    const { initGpuJs } = await import('../gpujs/backend.js');
+    const gpujs = await initGpuJs();
+    return { backend: setBackend('gpujs'), reason: `gpujs: requested (gpu.js mode '${gpujs.mode}', from GPUJS_MODE)` };
+  }
   if (choice === 'webgpu') {
     await initWebGPU(opts);
     return { backend: setBackend('webgpu'), reason: `webgpu: requested (${describeAdapter(webgpu().adapter)})` };
