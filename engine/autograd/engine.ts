@@ -91,9 +91,13 @@ export function backwardPass(
       });
     }
     for (const [leaf, g] of leafGrads) {
-      const total = leaf.grad ? add(leaf.grad, g) : own(g);
+      const previous = leaf.grad;
+      const total = previous ? add(previous, g) : own(g);
       total.persistent = leaf.persistent;
       leaf.grad = total;
+      // The sum replaces the old gradient (PyTorch adds in place). A persistent one would otherwise live on until
+      // the garbage collector finds it, which frees no GPU buffer; with createGraph the sum's graph still needs it.
+      if (previous && !createGraph) previous.dispose();
     }
     return [];
   };

@@ -24,11 +24,18 @@ export interface TimestepOptions {
 /**
  * One t per sample. 'uniform': U[0, 1). 'logit-normal' (released config, `use_lognorm`): t = sigmoid(n) with
  * n ~ N(0, 1); the official code draws n in float64 (scipy) and rounds t to float32 afterwards, done here too.
+ * The float64 part runs on the CPU whatever the target backend (WebGPU has no float64); only t in `dtype` moves
+ * there. The generator is counter-based, so the numbers do not depend on where they are drawn.
  */
 export function sampleTimesteps(n: number, distribution: TimeDistribution, opts: TimestepOptions = {}): Tensor {
   const dtype = opts.dtype ?? 'float32';
   if (distribution === 'uniform') return E.rand([n], { dtype, backend: opts.backend, generator: opts.generator });
-  return logitNormalTimesteps(E.randn([n], { dtype: 'float64', backend: opts.backend, generator: opts.generator }), dtype);
+  const t = logitNormalTimesteps(E.randn([n], { dtype: 'float64', backend: 'cpu', generator: opts.generator }), dtype);
+  const backend = typeof opts.backend === 'object' ? opts.backend : E.getBackend(opts.backend);
+  if (backend.name === 'cpu') return t;
+  const moved = E.fromArray(t.toArraySync(), [n], { dtype, backend });
+  t.dispose();
+  return moved;
 }
 
 /** t = 1 / (1 + e^(−n)) for given standard-normal draws n, computed in the draws' precision, then cast. */

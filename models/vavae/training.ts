@@ -1,4 +1,4 @@
-import { type Tensor, detach, scope } from '../../engine/index.js';
+import { type Tensor, detach, noGrad, scalar, scope, zerosLike } from '../../engine/index.js';
 import { Adam } from '../../nn/index.js';
 import type { VAVAE } from './vavae.js';
 
@@ -16,7 +16,8 @@ export interface VAVAEStepLog {
   loss: Tensor;
   nllLoss: Tensor;
   klLoss: Tensor;
-  gLoss: Tensor;
+  /** Absent while the GAN term is off (the discriminator did not run). */
+  gLoss?: Tensor;
   dWeight: Tensor;
   discFactor: number;
   vfLoss?: Tensor;
@@ -34,6 +35,11 @@ export interface VAVAEStepLog {
  * `globalStep` counts optimiser steps as Lightning 2.x does with two manual optimisers: it advances after each of
  * them, so twice per iteration, and the discriminator loss sees the count after the autoencoder's step. Loss
  * configs' discStart is in these units (the official 5001 ≈ 2,500 iterations).
+ *
+ * While disc_factor is 0 (discFactor 0, or before discStart) the official step runs the discriminator only to
+ * multiply its losses by 0; here it does not run (see `LPIPSWithDiscriminator.generatorLoss`). The discriminator's
+ * Adam step is still taken, with the exactly-zero gradients the official backward gives: it advances Adam's step
+ * count and decays its moments, which changes later updates, so skipping it would not be the same.
  */
 export class VAVAETrainer {
   readonly aeOptimizer: Adam;
@@ -73,10 +79,21 @@ export class VAVAETrainer {
       this.aeOptimizer.step();
       this.globalStep++;
 
-      const d = model.loss.discriminatorLoss(images, out.reconstruction, this.globalStep);
       // The generator loss's backward also reached the discriminator; those gradients are not its own.
       this.discOptimizer.zeroGrad();
-      d.loss.backward();
+      let discLoss: Tensor;
+      if (model.loss.discFactorAt(this.globalStep) > 0) {
+        discLoss = model.loss.discriminatorLoss(images, out.reconstruction, this.globalStep).loss;
+        discLoss.backward();
+      } else {
+        discLoss = scalar(0, { dtype: images.dtype, backend: images.backend });
+        // What the official backward of 0·L_D leaves on every discriminator parameter.
+        for (const p of model.loss.discriminator.parameters()) {
+          const zero = noGrad(() => zerosLike(p));
+          zero.persistent = p.persistent;
+          p.grad = zero;
+        }
+      }
       this.discOptimizer.step();
       this.globalStep++;
 
@@ -84,12 +101,12 @@ export class VAVAETrainer {
         loss: detach(g.loss),
         nllLoss: detach(g.nllLoss),
         klLoss: detach(g.klLoss),
-        gLoss: detach(g.gLoss),
+        gLoss: g.gLoss && detach(g.gLoss),
         dWeight: g.dWeight,
         discFactor: g.discFactor,
         vfLoss: g.vfLoss && detach(g.vfLoss),
         vfWeight: g.vfWeight,
-        discLoss: detach(d.loss),
+        discLoss: detach(discLoss),
       };
     });
   }

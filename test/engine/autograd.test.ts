@@ -25,6 +25,18 @@ describe('.grad accumulation', () => {
     expect(values(x.grad!)).toEqual([2, 4, 6]);
   });
 
+  test('the gradient that a sum replaces is freed, also for a persistent leaf (a parameter)', () => {
+    const x = leaf([1, 2, 3]);
+    x.persistent = true;
+    E.sum(E.mul(x, x)).backward();
+    const first = x.grad!;
+    expect(first.persistent).toBe(true);
+    E.sum(E.mul(x, x)).backward();
+    expect(first.disposed).toBe(true);
+    expect(x.grad!.persistent).toBe(true);
+    expect(values(x.grad!)).toEqual([4, 8, 12]);
+  });
+
   test('non-leaf tensors get no .grad', () => {
     const x = leaf([1, 2]);
     const h = E.mul(x, 2);

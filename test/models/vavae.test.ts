@@ -54,9 +54,9 @@ function tinyFoundation(): AuxFoundationModel {
 /** The released loss settings, with the discriminator on from step 0, LPIPS off and a 1-layer PatchGAN for 8×8 images. */
 const TINY_LOSS = { ...VAVAE_F16D32_LOSS_CONFIG, perceptualWeight: 0, discStart: 0, klWeight: 1, discNumLayers: 1 };
 
-function tinyVAVAE(seed: number): VAVAE {
+function tinyVAVAE(seed: number, loss = TINY_LOSS): VAVAE {
   E.manualSeed(seed);
-  return new VAVAE(TINY, { loss: TINY_LOSS, foundation: tinyFoundation() }).to('float64');
+  return new VAVAE(TINY, { loss, foundation: tinyFoundation() }).to('float64');
 }
 
 function values(t: Tensor): number[] {
@@ -231,16 +231,19 @@ describe('loss terms', () => {
     expect(values(out.z)).toEqual(values(out.posterior.sample(noise)));
     expect(out.vf!.features.requiresGrad).toBe(false);
     const expected =
-      g.nllLoss.itemSync() + TINY_LOSS.klWeight * g.klLoss.itemSync() + g.dWeight.itemSync() * 1 * g.gLoss.itemSync() + g.vfWeight!.itemSync() * g.vfLoss!.itemSync();
+      g.nllLoss.itemSync() + TINY_LOSS.klWeight * g.klLoss.itemSync() + g.dWeight.itemSync() * 1 * g.gLoss!.itemSync() + g.vfWeight!.itemSync() * g.vfLoss!.itemSync();
     expect(g.loss.itemSync()).toBeCloseTo(expected, 10);
     expect(g.discFactor).toBe(1);
     expect(g.dWeight.requiresGrad || g.vfWeight!.requiresGrad).toBe(false);
-    // Before discStart the GAN term is switched off (its weight is still computed, as officially).
+    // Before discStart the GAN term is switched off: 0·d_weight·L_g officially; left out, discriminator unrun, here.
     const early = new LPIPSWithDiscriminator({ ...TINY_LOSS, discStart: 5 }).to('float64');
     const terms = early.generatorTerms({ inputs: x, reconstructions: out.reconstruction, posterior: out.posterior });
     expect(early.combineGeneratorLoss(terms, { dWeight: E.scalar(3, f64) }, 0).itemSync()).toBeCloseTo(terms.nllLoss.itemSync() + terms.klLoss.itemSync(), 10);
     const before = early.generatorLoss({ inputs: x, reconstructions: out.reconstruction, posterior: out.posterior, globalStep: 4, decoderLastLayer: model.lastLayer() });
     expect(before.discFactor).toBe(0);
+    expect(before.gLoss).toBeUndefined();
+    expect(before.dWeight.itemSync()).toBe(0);
+    expect(before.loss.itemSync()).toBe(E.add(terms.nllLoss, terms.klLoss).itemSync());
   });
 
   test('the adaptive weights are ‖∇L_nll‖ / (‖∇L_term‖ + 1e-4) at the named layer, ×weight, clamped, detached', () => {
@@ -342,6 +345,49 @@ describe('training step', () => {
     discWatched.forEach((k, i) => firstStep(k, discGrads[i]!));
     expect(values(params.get('loss.logvar')!)).toEqual(before.get('loss.logvar'));
     expect(model.foundation_model!.parameters().every((p) => !p.requiresGrad && !p.grad)).toBe(true);
+  });
+
+  test('while the GAN term is off, skipping the discriminator gives the official step\'s weights and Adam states exactly', () => {
+    // discStart 3 in Lightning steps: iteration 1 has the GAN term off for both optimisers, iteration 2 only for
+    // the generator (its step 2 < 3 ≤ the discriminator's step 3), iteration 3 has it on for both. The last one
+    // would differ if the discriminator's Adam had not counted the zero-gradient steps of iterations 1 and 2.
+    const loss = { ...TINY_LOSS, discStart: 3 };
+    const skipping = tinyVAVAE(12, loss);
+    const official = tinyVAVAE(12, loss);
+    const trainer = new VAVAETrainer(skipping, { lr: 1e-2 });
+    const reference = new VAVAETrainer(official, { lr: 1e-2 });
+    // The official step: every term computed, the GAN terms multiplied by disc_factor, even when it is 0.
+    const officialStep = (x: Tensor, noise: Tensor) =>
+      E.scope(() => {
+        const m = official;
+        m.zeroGrad();
+        const out = m.trainingForward(x, { noise });
+        const terms = m.loss.generatorTerms({ inputs: x, reconstructions: out.reconstruction, posterior: out.posterior, vf: { ...out.vf!, encoderLastLayer: m.encoderLastLayer() } });
+        const weights = m.loss.generatorWeights(terms, m.lastLayer(), m.encoderLastLayer());
+        reference.aeOptimizer.zeroGrad();
+        m.loss.combineGeneratorLoss(terms, weights, m.loss.discFactorAt(reference.globalStep)).backward();
+        reference.aeOptimizer.step();
+        reference.globalStep++;
+        reference.discOptimizer.zeroGrad();
+        m.loss.discriminatorLoss(x, out.reconstruction, reference.globalStep).loss.backward();
+        reference.discOptimizer.step();
+        reference.globalStep++;
+      });
+    const discFactors: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const x = E.tanh(E.randn([2, 3, 8, 8], f64));
+      const noise = E.randn([2, 2, 4, 4], f64);
+      officialStep(x, noise);
+      discFactors.push(trainer.step(x, { noise }).discFactor);
+    }
+    expect(discFactors).toEqual([0, 0, 1]);
+    const officialParams = new Map(official.namedParameters());
+    for (const [key, p] of skipping.namedParameters()) expect(values(p), key).toEqual(values(officialParams.get(key)!));
+    const stepsOf = (o: VAVAETrainer['discOptimizer']) => o.getState().meta.steps;
+    expect(stepsOf(trainer.discOptimizer)).toEqual(stepsOf(reference.discOptimizer));
+    expect(Object.values(stepsOf(trainer.discOptimizer))).toContain(3);
+    const officialState = reference.discOptimizer.getState().tensors;
+    for (const [key, t] of trainer.discOptimizer.getState().tensors) expect(values(t), key).toEqual(values(officialState.get(key)!));
   });
 
   test('projFix keeps linear_proj out of the autoencoder optimiser', () => {

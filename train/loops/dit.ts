@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import * as E from '../../engine/index.js';
 import { Generator } from '../../engine/index.js';
-import { type TimeDistribution, sampleTimesteps, trainingLosses } from '../../models/transport/index.js';
+import { trainingLosses } from '../../models/transport/index.js';
 import { AdamW, clipGradNorm, updateEma } from '../../nn/index.js';
 import { disposeAll, listCheckpoints, loadCheckpoint, loadInto, prefixed, saveCheckpoint, section } from '../checkpoint.js';
 import type { TrainDitConfig } from '../config/schema.js';
@@ -37,19 +37,6 @@ const SAMPLE_STREAM = 2 * 2 ** 32;
  */
 export function emaDecay(ema: TrainDitConfig['ema'], step: number): number {
   return ema.warmup ? Math.min(ema.decay, (1 + step) / (10 + step)) : ema.decay;
-}
-
-/**
- * The training times, drawn on the CPU from the engine's generator and moved to the current backend: the
- * logit-normal draw is made in float64 (as the official scipy draw), which WebGPU does not have. On the CPU this is
- * exactly `trainingLosses`' own draw.
- */
-function trainingTimes(n: number, distribution: TimeDistribution): E.Tensor {
-  const t = sampleTimesteps(n, distribution, { backend: 'cpu' });
-  if (E.getBackend().name === 'cpu') return t;
-  const moved = E.fromArray(t.toArraySync(), [n]);
-  t.dispose();
-  return moved;
 }
 
 /**
@@ -115,8 +102,7 @@ export async function trainDit(config: TrainDitConfig, latents: LatentSet, resum
       for (let k = 0; k < gradAccumulation; k++) {
         const sums: Record<string, E.Tensor> = E.scope(() => {
           const { x, y } = latentBatch(latents, order, micro, config.data.flipProb, norm);
-          const draws = { t: trainingTimes(micro, config.transport.timesteps) };
-          const losses = trainingLosses((xt, t, labels) => model.forward(xt, t, labels), x, y, config.transport, draws);
+          const losses = trainingLosses((xt, t, labels) => model.forward(xt, t, labels), x, y, config.transport);
           E.div(losses.loss, gradAccumulation).backward();
           const parts: Record<string, E.Tensor> = { loss: losses.loss, mse: E.mean(losses.mse), ...(losses.cos ? { cos: E.mean(losses.cos) } : {}) };
           return E.noGrad(() => Object.fromEntries(Object.entries(parts).map(([name, v]) => [name, E.add(terms[name] ?? 0, E.div(v.detach(), gradAccumulation))])));

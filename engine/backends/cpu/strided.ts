@@ -57,3 +57,43 @@ export function isDense(view: View, shape: readonly number[]): boolean {
   }
   return true;
 }
+
+/**
+ * A walk over the row-major order of `shape` as runs along its innermost dim, for several views at once: run r of
+ * view k starts at `starts[k][r]` and steps by `steps[k]`, `inner` elements long. Kernels loop over runs and
+ * then along each run, so they need a table of one offset per run instead of one per element.
+ */
+export interface RunPlan {
+  inner: number;
+  steps: number[];
+  starts: Int32Array[];
+}
+
+/**
+ * The runs of `views` over `shape`. Dims of size 1 are dropped and neighbouring dims merged wherever every view
+ * steps over them as over one dim, so the runs are as long as the layouts allow (a dense operand and a broadcast
+ * row over [B, T, C] give B·T runs of C; two dense operands give one run).
+ */
+export function runPlan(views: readonly View[], shape: readonly number[]): RunPlan {
+  const strides = views.map((v) => broadcastStrides(v, shape));
+  const dims: number[] = [];
+  const merged: number[][] = views.map(() => []);
+  for (let d = 0; d < shape.length; d++) {
+    if (shape[d] === 1) continue;
+    const last = dims.length - 1;
+    const joins = last >= 0 && strides.every((s, k) => merged[k]![last] === s[d]! * shape[d]!);
+    if (joins) {
+      dims[last]! *= shape[d]!;
+      strides.forEach((s, k) => (merged[k]![last] = s[d]!));
+    } else {
+      dims.push(shape[d]!);
+      strides.forEach((s, k) => merged[k]!.push(s[d]!));
+    }
+  }
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (dims.length === 0) return { inner: n, steps: views.map(() => 0), starts: views.map((v) => Int32Array.of(v.offset)) };
+  const inner = dims[dims.length - 1]!;
+  const outerShape = dims.slice(0, -1);
+  const outerViews = views.map((v, k) => ({ ...v, shape: outerShape, strides: merged[k]!.slice(0, -1) }));
+  return { inner, steps: merged.map((s) => s[s.length - 1]!), starts: n === 0 ? views.map(() => new Int32Array(0)) : elementOffsets(outerViews, outerShape) };
+}

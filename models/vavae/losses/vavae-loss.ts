@@ -79,15 +79,15 @@ export interface GeneratorTerms {
   nllLoss: Tensor;
   /** Σ KL / B. */
   klLoss: Tensor;
-  /** −mean(D(x̂)). */
-  gLoss: Tensor;
+  /** −mean(D(x̂)); absent when the GAN term is off and the discriminator was not run (see `generatorLoss`). */
+  gLoss?: Tensor;
   /** L_vf, when the VF inputs were given. */
   vfLoss?: Tensor;
 }
 
 /** The weights of the GAN and VF terms: detached 0-d tensors. */
 export interface GeneratorWeights {
-  /** The GAN adaptive weight times discWeight (0 when discFactor is 0). */
+  /** The GAN adaptive weight times discWeight (0 when the GAN term is off). */
   dWeight: Tensor;
   /** The adaptive VF weight times vfWeight (adaptiveVf), or vfWeight alone. */
   vfWeight?: Tensor;
@@ -147,40 +147,60 @@ export class LPIPSWithDiscriminator extends Module {
    * `generatorWeights` and `combineGeneratorLoss`). The discriminator runs in its current mode (train mode in
    * training: batch statistics, running averages updated), and its parameters receive gradients from L_g too, which
    * the official step discards (the discriminator's optimiser zeroes them before its own step).
+   *
+   * Deviation: while disc_factor is 0 (discFactor 0, or before discStart) the discriminator does not run, and L_g
+   * and d_weight are left out. Officially they are computed and multiplied by 0, which adds exactly zero to the
+   * loss and to every autoencoder gradient, so the autoencoder's update is the same; only the logs lose L_g and
+   * d_weight (reported as 0), and the discriminator's BatchNorm running averages skip this batch (training mode
+   * never reads them).
    */
   generatorLoss(inputs: GeneratorLossInputs): GeneratorLoss {
-    const terms = this.generatorTerms(inputs);
+    const discFactor = this.discFactorAt(inputs.globalStep);
+    const terms = this.generatorTerms(inputs, { adversarial: discFactor > 0 });
     const weights = this.generatorWeights(terms, inputs.decoderLastLayer, inputs.vf?.encoderLastLayer);
-    const discFactor = adoptWeight(this.config.discFactor, inputs.globalStep, this.config.discStart);
     return { ...terms, ...weights, discFactor, loss: this.combineGeneratorLoss(terms, weights, discFactor) };
   }
 
-  generatorTerms({ inputs, reconstructions, posterior, vf }: Omit<GeneratorLossInputs, 'globalStep' | 'decoderLastLayer'>): GeneratorTerms {
+  /** taming's disc_factor at a step: discFactor from discStart on, 0 before. */
+  discFactorAt(globalStep: number): number {
+    return adoptWeight(this.config.discFactor, globalStep, this.config.discStart);
+  }
+
+  /** The loss terms; `adversarial: false` leaves out L_g and so does not run the discriminator. */
+  generatorTerms(
+    { inputs, reconstructions, posterior, vf }: Omit<GeneratorLossInputs, 'globalStep' | 'decoderLastLayer'>,
+    { adversarial = true }: { adversarial?: boolean } = {},
+  ): GeneratorTerms {
     const nllLoss = this.reconstructionLoss(inputs, reconstructions);
     const klLoss = div(sum(posterior.kl()), posterior.mean.shape[0]!);
-    const gLoss = generatorAdversarialLoss(this.discriminator.forward(reconstructions));
+    const gLoss = adversarial ? generatorAdversarialLoss(this.discriminator.forward(reconstructions)) : undefined;
     const vfLossValue = vf && vfLoss(vf.zProjected, vf.features, this.config);
-    return { nllLoss, klLoss, gLoss, ...(vfLossValue && { vfLoss: vfLossValue }) };
+    return { nllLoss, klLoss, ...(gLoss && { gLoss }), ...(vfLossValue && { vfLoss: vfLossValue }) };
   }
 
   /**
    * d_weight = adaptive weight of L_g against L_nll at the decoder's last conv (max 10⁴) × discWeight, computed
-   * whenever discFactor > 0 (also before discStart, as officially); vf_weight = adaptive weight of L_vf at the
-   * encoder's last conv (max 10⁸) × vfWeight when adaptiveVf is on, else vfWeight.
+   * whenever discFactor > 0 and L_g is there (officially also before discStart, see `generatorLoss`); vf_weight =
+   * adaptive weight of L_vf at the encoder's last conv (max 10⁸) × vfWeight when adaptiveVf is on, else vfWeight.
    */
   generatorWeights(terms: GeneratorTerms, decoderLastLayer: Tensor, encoderLastLayer?: Tensor): GeneratorWeights {
     const c = this.config;
     const constant = (v: number) => scalar(v, { dtype: terms.nllLoss.dtype, backend: terms.nllLoss.backend });
-    const dWeight = c.discFactor > 0 ? mul(adaptiveWeight(terms.nllLoss, terms.gLoss, decoderLastLayer, 1e4), c.discWeight) : constant(0);
+    const dWeight = c.discFactor > 0 && terms.gLoss ? mul(adaptiveWeight(terms.nllLoss, terms.gLoss, decoderLastLayer, 1e4), c.discWeight) : constant(0);
     if (!terms.vfLoss) return { dWeight };
     if (!c.adaptiveVf) return { dWeight, vfWeight: constant(c.vfWeight) };
     if (!encoderLastLayer) throw new EngineError('LPIPSWithDiscriminator: the adaptive VF weight needs the encoder\'s last conv weight');
     return { dWeight, vfWeight: mul(adaptiveWeight(terms.nllLoss, terms.vfLoss, encoderLastLayer, 1e8), c.vfWeight) };
   }
 
-  /** L_nll + klWeight·L_kl + d_weight·disc_factor·L_g (+ vf_weight·L_vf), summed in the official order. */
+  /**
+   * L_nll + klWeight·L_kl + d_weight·disc_factor·L_g (+ vf_weight·L_vf), summed in the official order; without L_g
+   * (GAN term off, disc_factor 0) the GAN summand, an exact zero, is left out.
+   */
   combineGeneratorLoss(terms: GeneratorTerms, weights: GeneratorWeights, discFactor: number): Tensor {
-    const loss = add(add(terms.nllLoss, mul(terms.klLoss, this.config.klWeight)), mul(mul(weights.dWeight, discFactor), terms.gLoss));
+    let loss = add(terms.nllLoss, mul(terms.klLoss, this.config.klWeight));
+    if (terms.gLoss) loss = add(loss, mul(mul(weights.dWeight, discFactor), terms.gLoss));
+    else if (discFactor !== 0) throw new EngineError(`LPIPSWithDiscriminator: disc_factor is ${discFactor} but the terms have no GAN loss`);
     if (!terms.vfLoss) return loss;
     if (!weights.vfWeight) throw new EngineError('LPIPSWithDiscriminator: a VF loss needs a VF weight');
     return add(loss, mul(weights.vfWeight, terms.vfLoss));
@@ -193,7 +213,7 @@ export class LPIPSWithDiscriminator extends Module {
   discriminatorLoss(inputs: Tensor, reconstructions: Tensor, globalStep: number): DiscriminatorLoss {
     const logitsReal = this.discriminator.forward(detach(inputs));
     const logitsFake = this.discriminator.forward(detach(reconstructions));
-    const discFactor = adoptWeight(this.config.discFactor, globalStep, this.config.discStart);
+    const discFactor = this.discFactorAt(globalStep);
     const loss = mul(discriminatorLosses[this.config.discLoss](logitsReal, logitsFake), discFactor);
     return { loss, logitsReal, logitsFake, discFactor };
   }
