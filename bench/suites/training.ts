@@ -61,18 +61,6 @@ const DIT_CONFIG: LightningDiTConfig = {
 };
 const DIT_BATCH = 64;
 
-/**
- * The logit-normal times, drawn on the CPU and moved (the draw is made in float64, which WebGPU lacks), as the
- * training loop does (train/loops/dit.ts).
- */
-function trainingTimes(backend: KernelBackend): Tensor {
-  const t = sampleTimesteps(DIT_BATCH, RELEASED_TRANSPORT.timesteps, { backend: 'cpu' });
-  if (backend === 'cpu') return t;
-  const moved = E.fromArray(t.toArraySync(), [DIT_BATCH], { backend });
-  t.dispose();
-  return moved;
-}
-
 /** Forward, the rectified-flow loss (logit-normal t, MSE + cosine), backward, AdamW step and zeroGrad. */
 function ditCase(backend: KernelBackend): BenchCase {
   const c = DIT_CONFIG;
@@ -95,7 +83,7 @@ function ditCase(backend: KernelBackend): BenchCase {
       });
       const step = () =>
         E.scope(() => {
-          const t = trainingTimes(backend);
+          const t = sampleTimesteps(DIT_BATCH, RELEASED_TRANSPORT.timesteps, { backend });
           const { loss } = trainingLosses((xt, tt, labels) => model.forward(xt, tt, labels), x1, y, RELEASED_TRANSPORT, { t });
           loss.backward();
           optimizer.step();
