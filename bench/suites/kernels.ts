@@ -51,33 +51,61 @@ function matmulCase(backend: KernelBackend, n: number, dtype: DType): BenchCase 
   };
 }
 
-function conv2dCase(backend: KernelBackend): BenchCase {
-  const [n, c, o, h, w, k] = [8, 64, 64, 32, 32, 3];
+/** The convolution of a VA-VAE block: batch 8, 64 → 64 channels, 32×32, 3×3, padding 1; forward and both gradients. */
+const CONV = { n: 8, c: 64, o: 64, h: 32, w: 32, k: 3 };
+
+function conv2dCase(backend: KernelBackend, pass: 'forward' | 'input grad' | 'weight grad'): BenchCase {
+  const { n, c, o, h, w, k } = CONV;
   const x = [n, c, h, w];
   const weight = [o, c, k, k];
+  const y = [n, o, h, w];
+  const opts = { padding: 1 };
+  const cases = {
+    forward: { op: 'conv2d', inputs: [x, weight], run: (a: Tensor, b: Tensor) => E.conv2d(a, b, null, opts) },
+    'input grad': { op: 'conv2d_input_grad', inputs: [y, weight], run: (g: Tensor, b: Tensor) => E.conv2dInputGrad(g, b, [h, w], opts) },
+    'weight grad': { op: 'conv2d_weight_grad', inputs: [x, y], run: (a: Tensor, g: Tensor) => E.conv2dWeightGrad(a, g, [k, k], opts) },
+  };
+  const { op, inputs, run } = cases[pass];
   return {
-    op: 'conv2d',
+    op,
     shape: `x${fmt(x)} w${fmt(weight)} pad 1`,
     backend,
     dtype: 'float32',
+    // Each pass is the same number of multiply-adds: one per (image, output channel, pixel, input channel, tap).
     flops: 2 * n * o * h * w * c * k * k,
-    bytes: (numel(x) + numel(weight) + n * o * h * w) * 4,
-    prepare: timed(backend, [x, weight], 'float32', (input, kernel) => E.conv2d(input, kernel, null, { padding: 1 })),
+    bytes: (numel(x) + numel(weight) + numel(y)) * 4,
+    prepare: timed(backend, inputs, 'float32', run),
   };
 }
 
-/** softmax(q·kᵀ/√d)·v with B=1, 8 heads, 256 tokens, 64 dims: 2·T²·D multiply-adds per head and matmul, two matmuls. */
-function attentionCase(backend: KernelBackend): BenchCase {
+/**
+ * softmax(q·kᵀ/√d)·v with B=1, 8 heads, 256 tokens, 64 dims: 2·T²·D multiply-adds per head and matmul, two
+ * matmuls. 'fused' is the op as it runs (a fused kernel where the backend has one), 'composite' its reference
+ * definition (matmul, softmax, matmul), and 'backward' the op computing (dq, dk, dv), five such matmuls.
+ */
+function attentionCase(backend: KernelBackend, variant: 'fused' | 'composite' | 'backward'): BenchCase {
   const [b, heads, t, d] = [1, 8, 256, 64];
   const shape = [b, heads, t, d];
+  const matmulFlops = 2 * b * heads * t * t * d;
+  const run: Record<typeof variant, (q: Tensor, k: Tensor, v: Tensor, g: Tensor) => Tensor> = {
+    fused: (q, k, v) => E.scaledDotProductAttention(q, k, v),
+    composite: (q, k, v) => E.scaledDotProductAttentionReference(q, k, v),
+    // The output is an input of the backward: computing it here adds 2 of the 7 matmuls' worth of work.
+    backward: (q, k, v, g) => {
+      const [dq, dk, dv] = E.scaledDotProductAttentionBackward(q, k, v, E.scaledDotProductAttention(q, k, v), g);
+      dk.dispose();
+      dv.dispose();
+      return dq;
+    },
+  };
   return {
-    op: 'attention',
+    op: variant === 'backward' ? 'attention backward' : `attention (${variant})`,
     shape: `q,k,v${fmt(shape)}`,
     backend,
     dtype: 'float32',
-    flops: 4 * b * heads * t * t * d,
-    bytes: 4 * numel(shape) * 4,
-    prepare: timed(backend, [shape, shape, shape], 'float32', (q, k, v) => E.scaledDotProductAttention(q, k, v)),
+    flops: (variant === 'backward' ? 7 : 2) * matmulFlops,
+    bytes: (variant === 'backward' ? 8 : 4) * numel(shape) * 4,
+    prepare: timed(backend, [shape, shape, shape, shape], 'float32', run[variant]),
   };
 }
 
@@ -105,8 +133,12 @@ export function kernelSuite(backend: KernelBackend): Suite {
       matmulCase(backend, 1024, 'float32'),
       // The CPU backend computes float64 too (the WebGPU one has no float64: WGSL lacks it).
       ...(backend === 'cpu' ? [matmulCase(backend, 256, 'float64')] : [matmulCase(backend, 2048, 'float32')]),
-      conv2dCase(backend),
-      attentionCase(backend),
+      conv2dCase(backend, 'forward'),
+      conv2dCase(backend, 'input grad'),
+      conv2dCase(backend, 'weight grad'),
+      attentionCase(backend, 'fused'),
+      attentionCase(backend, 'composite'),
+      attentionCase(backend, 'backward'),
       softmaxCase(backend),
     ],
   };

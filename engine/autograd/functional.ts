@@ -5,7 +5,7 @@ import type { Tensor } from '../tensor.js';
 import { onesLike, zerosLike } from '../ops/creation.js';
 import { add, mul } from '../ops/elementwise.js';
 import { sum } from '../ops/reduce.js';
-import { detach } from '../ops/view.js';
+import { detach, squeeze, unsqueeze } from '../ops/view.js';
 import { backwardPass, checkSeed } from './engine.js';
 import { enableGrad, isGradEnabled } from './mode.js';
 
@@ -103,10 +103,13 @@ export function hvp(fn: (...xs: Tensor[]) => Tensor, xs: readonly Tensor[], vs: 
 
 /**
  * The backward of a composite op that ran as a fused kernel: re-run the composite definition on the saved inputs
- * and pull the output gradients back through it (recorded when higher orders are being taken).
+ * and pull the output gradients back through it (recorded when higher orders are being taken). Each input enters
+ * through its own alias (a view with its own graph node), so the pullback gives the partial derivative for that
+ * input alone: pulled back to the inputs themselves, it would also follow paths between inputs that depend on one
+ * another (layer_norm(x, w) with w computed from x), and the outer backward would count those paths twice.
  */
 setCompositeBackward(<A>(def: CompositeOp<A>): BackwardRule<A> => ({ inputs, attrs, needsGrad }, gradOutputs) => {
-  const xs = inputs.map((x, i) => (needsGrad[i] ? x : detach(x)));
+  const xs = inputs.map((x, i) => (needsGrad[i] ? squeeze(unsqueeze(x, 0), 0) : detach(x)));
   // Rules run with recording on exactly when the outer backward is creating a graph.
   const { pullback } = vjp((...leaves) => def.composite(leaves, attrs), xs, { createGraph: isGradEnabled() });
   return pullback(gradOutputs);

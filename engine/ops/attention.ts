@@ -1,18 +1,27 @@
 import { isFloat } from '../dtype.js';
 import { OpInputError } from '../errors.js';
-import { defineOp, run1 } from '../op.js';
+import { isGradEnabled } from '../autograd/mode.js';
+import { defineOp, run1, runOp } from '../op.js';
 import type { OutputSpec } from '../op.js';
 import { type Tensor, fromArray } from '../tensor.js';
 import { broadcastShapes, shapesEqual } from '../shape.js';
-import { add, mul, where } from './elementwise.js';
+import { add, mul, sub, where } from './elementwise.js';
 import { matmul } from './matmul.js';
-import { softmax } from './reduce.js';
-import { transpose } from './view.js';
+import { softmax, sum, sumToShape } from './reduce.js';
+import { expand, transpose } from './view.js';
 
 /*
  * Scaled dot-product attention, softmax(q·kᵀ·scale + mask)·v, as torch.nn.functional.scaled_dot_product_attention.
- * It is a composite of matmul and softmax; `infer` lets a backend supply a fused (flash) kernel under the same
- * name, whose backward is then the gradient of this definition.
+ *
+ * Two ops, each a composite of matmul and softmax that is the reference (the CPU runs it, and autograd through
+ * its parts gives exact higher-order gradients):
+ * - scaled_dot_product_attention, the forward. A backend may run it as one fused (flash) kernel that never
+ *   holds the L×S scores; the op's `backward` then calls the second op.
+ * - scaled_dot_product_attention_backward: (dq, dk, dv) from q, k, v, the output and its gradient. A backend may
+ *   fuse it too (recomputing the probabilities blockwise); its own gradient is that of its composite, so the
+ *   fused path still has second derivatives.
+ * A float mask that requires a gradient always takes the composite path: the fused backward gives no gradient
+ * for the mask, which would otherwise be lost without a word.
  */
 
 export interface AttentionOptions {
@@ -27,7 +36,8 @@ export interface AttentionOptions {
   scale?: number;
 }
 
-interface AttentionAttrs {
+/** The attributes a fused kernel receives (the mask, if any, is input 3). */
+export interface AttentionAttrs {
   scale: number;
   isCausal: boolean;
   mask: 'none' | 'keep' | 'additive';
@@ -71,19 +81,90 @@ function causalMask(L: number, S: number, like: Tensor): Tensor {
   return fromArray(keep, [L, S], { backend: like.backend });
 }
 
+/** The scores q·kᵀ·scale with the mask applied, [..., L, S]: what the softmax of both composites takes. */
+function maskedScores([q, k, mask]: readonly (Tensor | undefined)[], { scale, isCausal, mask: maskKind }: AttentionAttrs): Tensor {
+  let scores = matmul(mul(q!, scale), transpose(k!));
+  if (maskKind === 'keep') scores = where(mask!, scores, -Infinity);
+  if (maskKind === 'additive') scores = add(scores, mask!);
+  if (isCausal) scores = where(causalMask(q!.shape[q!.rank - 2]!, k!.shape[k!.rank - 2]!, q!), scores, -Infinity);
+  return scores;
+}
+
+function attentionComposite([q, k, v, mask]: readonly Tensor[], attrs: AttentionAttrs): Tensor[] {
+  return [matmul(softmax(maskedScores([q, k, mask], attrs), -1), v!)];
+}
+
 const attentionDef = defineOp<AttentionAttrs>({
   name: 'scaled_dot_product_attention',
   family: 'attention',
   kind: 'composite',
   infer: attentionInfer,
-  composite: ([q, k, v, mask], { scale, isCausal, mask: maskKind }) => {
-    let scores = matmul(mul(q!, scale), transpose(k!));
-    if (maskKind === 'keep') scores = where(mask!, scores, -Infinity);
-    if (maskKind === 'additive') scores = add(scores, mask!);
-    if (isCausal) scores = where(causalMask(q!.shape[q!.rank - 2]!, k!.shape[k!.rank - 2]!, q!), scores, -Infinity);
-    return [matmul(softmax(scores, -1), v!)];
+  composite: attentionComposite,
+  // Used only where a backend ran the fused kernel (elsewhere autograd goes through the composite's parts).
+  // The backward op takes q, k and v at the full batch shape; broadcast ones get their gradients summed back.
+  backward: ({ inputs: [q, k, v, mask], outputs: [out], attrs }, [gradOut]) => {
+    const batch = out!.shape.slice(0, -2);
+    const full = (t: Tensor) => expand(t, [...batch, ...t.shape.slice(-2)]);
+    const [dq, dk, dv] = runOp(attentionBackwardDef, [full(q!), full(k!), full(v!), out!, gradOut!, ...(mask ? [mask] : [])], attrs);
+    return [sumToShape(dq!, q!.shape), sumToShape(dk!, k!.shape), sumToShape(dv!, v!.shape)];
   },
 });
+
+/**
+ * Checks q [..., L, E], k [..., S, E], v [..., S, Ev], out and gradOut [..., L, Ev], all with the same batch
+ * dims (the forward's backward expands them), and the mask as for the forward; gives dq, dk, dv.
+ */
+function attentionBackwardInfer(inputs: readonly Tensor[], attrs: AttentionAttrs): OutputSpec[] {
+  const op = 'scaled_dot_product_attention_backward';
+  const [q, k, v, out, gradOut, mask] = inputs;
+  const shapes = inputs.map((t) => t.shape);
+  if (inputs.length < 5) throw new OpInputError(op, 'needs q, k, v, out and gradOut', shapes);
+  let forward: OutputSpec;
+  try {
+    [forward] = attentionInfer(mask ? [q!, k!, v!, mask] : [q!, k!, v!], attrs) as [OutputSpec];
+  } catch (e) {
+    throw e instanceof OpInputError ? new OpInputError(op, e.detail, shapes) : e;
+  }
+  const batch = forward.shape.slice(0, -2);
+  for (const [name, t] of [['q', q!], ['k', k!], ['v', v!]] as const) {
+    if (!shapesEqual(t.shape.slice(0, -2), batch)) throw new OpInputError(op, `${name} must have the full batch dims [${batch.join(',')}]`, shapes);
+  }
+  for (const [name, t] of [['out', out!], ['gradOut', gradOut!]] as const) {
+    if (!shapesEqual(t.shape, forward.shape)) throw new OpInputError(op, `${name} must have the output's shape [${forward.shape.join(',')}]`, shapes);
+    if (t.dtype !== q!.dtype) throw new OpInputError(op, `${name} has dtype ${t.dtype}, q has ${q!.dtype}`, shapes);
+  }
+  return [q!, k!, v!].map((t) => ({ shape: t.shape, dtype: t.dtype }));
+}
+
+/**
+ * With P = softmax(scores) and dO the output's gradient: dV = Pᵀ·dO; dS = P∘(dO·Vᵀ − rowsum(dO∘O)), the
+ * softmax backward written with the output O (rowsum(P∘(dO·Vᵀ)) = rowsum(dO∘O)), so a fused kernel needs only
+ * the rows' log-sum-exp to rebuild P; dQ = scale·dS·K and dK = scale·dSᵀ·Q.
+ */
+function attentionBackwardComposite([q, k, v, out, gradOut, mask]: readonly Tensor[], attrs: AttentionAttrs): Tensor[] {
+  const p = softmax(maskedScores([q, k, mask], attrs), -1);
+  const dv = matmul(transpose(p), gradOut!);
+  const rowDot = sum(mul(gradOut!, out!), -1, true);
+  const ds = mul(p, sub(matmul(gradOut!, transpose(v!)), rowDot));
+  return [mul(matmul(ds, k!), attrs.scale), mul(matmul(transpose(ds), q!), attrs.scale), dv];
+}
+
+const attentionBackwardDef = defineOp<AttentionAttrs>({
+  name: 'scaled_dot_product_attention_backward',
+  family: 'attention',
+  kind: 'composite',
+  infer: attentionBackwardInfer,
+  composite: attentionBackwardComposite,
+});
+
+function attentionAttrs(q: Tensor, opts: AttentionOptions): AttentionAttrs {
+  const { mask } = opts;
+  return {
+    scale: opts.scale ?? 1 / Math.sqrt(q.shape[q.rank - 1] ?? 1),
+    isCausal: opts.isCausal ?? false,
+    mask: !mask ? 'none' : mask.dtype === 'int32' ? 'keep' : 'additive',
+  };
+}
 
 /**
  * softmax(q·kᵀ·scale + mask)·v over the last two dims, batch dims broadcast. A query row whose keys are all
@@ -91,12 +172,26 @@ const attentionDef = defineOp<AttentionAttrs>({
  */
 export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
   const { mask } = opts;
-  const attrs: AttentionAttrs = {
-    scale: opts.scale ?? 1 / Math.sqrt(q.shape[q.rank - 1] ?? 1),
-    isCausal: opts.isCausal ?? false,
-    mask: !mask ? 'none' : mask.dtype === 'int32' ? 'keep' : 'additive',
-  };
+  const attrs = attentionAttrs(q, opts);
   const inputs = mask ? [q, k, v, mask] : [q, k, v];
   attentionInfer(inputs, attrs);
+  if (mask?.requiresGrad && isGradEnabled()) return attentionComposite(inputs, attrs)[0]!;
   return run1(attentionDef, inputs, attrs);
+}
+
+/** The composite definition whatever the backend: the reference a fused kernel is compared with. */
+export function scaledDotProductAttentionReference(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
+  const inputs = opts.mask ? [q, k, v, opts.mask] : [q, k, v];
+  const attrs = attentionAttrs(q, opts);
+  attentionInfer(inputs, attrs);
+  return attentionComposite(inputs, attrs)[0]!;
+}
+
+/**
+ * The gradients (dq, dk, dv) of scaledDotProductAttention(q, k, v, opts) for the output gradient `gradOut`,
+ * given its output `out`. q, k and v must have the output's batch dims (expand broadcast ones first).
+ */
+export function scaledDotProductAttentionBackward(q: Tensor, k: Tensor, v: Tensor, out: Tensor, gradOut: Tensor, opts: AttentionOptions = {}): [Tensor, Tensor, Tensor] {
+  const inputs = [q, k, v, out, gradOut, ...(opts.mask ? [opts.mask] : [])];
+  return runOp(attentionBackwardDef, inputs, attentionAttrs(q, opts)) as [Tensor, Tensor, Tensor];
 }

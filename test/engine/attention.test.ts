@@ -11,6 +11,8 @@ import { expectOpError } from '../helpers/expect.js';
  * scaled_dot_product_attention: gradients to second order (opProperty) without a mask, with an additive float
  * mask, with an int32 keep-mask and causal; forward values against a plain-JS loop; the causal structure of
  * the Jacobian; mask forms that must agree; and the error cases.
+ * scaled_dot_product_attention_backward (what a fused forward's backward calls): its gradients to second order,
+ * and its values against autograd through the forward composite, for every mask form.
  */
 
 const f64 = (values: ArrayLike<number>, shape: readonly number[]): Tensor => E.fromArray(Array.from(values), shape, { dtype: 'float64' });
@@ -186,5 +188,53 @@ describe('scaled_dot_product_attention: values and structure', () => {
     expectOpError(() => E.scaledDotProductAttention(t([3, 2]), t([4, 2]), t([4, 2]), { mask: t([2, 3, 4]) }), 'scaled_dot_product_attention', [2, 3, 4]);
     expectOpError(() => E.scaledDotProductAttention(t([3, 2]), t([4, 2]), t([4, 2]), { mask: t([3, 4], 'float32') }), 'scaled_dot_product_attention', [3, 4]);
     expectOpError(() => E.scaledDotProductAttention(t([3, 2]), t([4, 2]), t([4, 2]), { mask: t([3, 4], 'int32'), isCausal: true }), 'scaled_dot_product_attention', [3, 4]);
+  });
+});
+
+describe('scaled_dot_product_attention_backward', () => {
+  /** (dq, dk, dv) for cotangent g, through the backward op, given the forward's output as a fused kernel would. */
+  const backward = (opts: E.AttentionOptions) => (q: Tensor, k: Tensor, v: Tensor, g: Tensor, mask?: Tensor) => {
+    const o = { ...opts, ...(mask ? { mask } : {}) };
+    return E.scaledDotProductAttentionBackward(q, k, v, E.scaledDotProductAttention(q, k, v, o), g, o);
+  };
+  const withCotangent = (z: Sizes) => qkvArb(z).chain((qkv) => tensorArb([...z.batch, z.L, z.Ev]).map((g) => [...qkv, g]));
+
+  describe('no mask', () => {
+    opProperty('scaled_dot_product_attention_backward', { inputs: small.chain(withCotangent), fn: backward({}), numRuns: 6 });
+  });
+
+  describe('causal, with a scale', () => {
+    opProperty('scaled_dot_product_attention_backward', { inputs: small.chain(withCotangent), fn: backward({ isCausal: true, scale: 0.6 }), numRuns: 6 });
+  });
+
+  test('equals autograd through the forward composite: no mask, causal, keep-mask, additive mask', () => {
+    const caseArb = sizesArb(5).chain((z) =>
+      fc.tuple(fc.constant(z), fc.tuple(tensorArb(shapes(z).q), tensorArb(shapes(z).k), tensorArb(shapes(z).v), tensorArb([...z.batch, z.L, z.Ev])), keepMaskArb(z), tensorArb(shapes(z).scores)),
+    );
+    fc.assert(
+      fc.property(caseArb, ([z, [q, k, v, g], keep, bias]) => {
+        const keepMask = E.fromArray(keep, shapes(z).scores, { dtype: 'int32' });
+        for (const opts of [{}, { isCausal: true }, { mask: keepMask }, { mask: bias, scale: 0.4 }] as E.AttentionOptions[]) {
+          const leaves = [q, k, v].map((t) => E.detach(t).requiresGrad_());
+          const want = E.grad([E.scaledDotProductAttention(leaves[0]!, leaves[1]!, leaves[2]!, opts)], leaves, [g]);
+          const got = backward(opts)(q, k, v, g, opts.mask);
+          got.forEach((t, i) => {
+            expect(t.shape).toEqual(want[i]!.shape);
+            list(t).forEach((x, j) => expect(x).toBeCloseTo(list(want[i]!)[j]!, 12));
+          });
+        }
+      }),
+      { numRuns: 30 },
+    );
+  });
+
+  test('bad inputs throw OpInputError naming the op and the shapes', () => {
+    const t = (shape: number[]) => E.zeros(shape, { dtype: 'float64' });
+    const op = 'scaled_dot_product_attention_backward';
+    // q broadcast over the batch: the backward op wants every operand at the full batch shape.
+    expectOpError(() => E.scaledDotProductAttentionBackward(t([3, 2]), t([2, 4, 2]), t([2, 4, 5]), t([2, 3, 5]), t([2, 3, 5])), op, [3, 2], [2, 4, 2]);
+    expectOpError(() => E.scaledDotProductAttentionBackward(t([3, 2]), t([4, 2]), t([4, 5]), t([3, 4]), t([3, 5])), op, [3, 4]);
+    expectOpError(() => E.scaledDotProductAttentionBackward(t([3, 2]), t([4, 2]), t([4, 5]), t([3, 5]), t([2, 5])), op, [2, 5]);
+    expectOpError(() => E.scaledDotProductAttentionBackward(t([3, 2]), t([4, 3]), t([4, 5]), t([3, 5]), t([3, 5])), op, [3, 2], [4, 3]);
   });
 });

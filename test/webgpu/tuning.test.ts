@@ -12,10 +12,12 @@ import {
   TUNING_TABLE,
   adapterClass,
   clearTunedVariants,
+  forceFusedAttention,
   forceMatmulVariant,
   matmulVariant,
   rememberMatmulVariant,
   shapeClass,
+  usesFusedAttention,
 } from '../../engine/backends/webgpu/tuning.js';
 import { cpuTensor, describeGpu, toGpu } from './helpers.js';
 
@@ -33,6 +35,7 @@ const nvidia = adapter({ vendor: 'nvidia', subgroupMinSize: 32, subgroupMaxSize:
 
 afterEach(() => {
   forceMatmulVariant(undefined);
+  forceFusedAttention(undefined);
   clearTunedVariants();
   delete process.env.ENGINE_TUNING_CACHE;
 });
@@ -43,6 +46,14 @@ describe('the tuning table', () => {
     expect(adapterClass(lavapipe)).toBe('cpu-subgroups');
     expect(adapterClass({ ...lavapipe, features: [] })).toBe('cpu');
     expect(adapterClass({ ...lavapipe, subgroupMinSize: 4, subgroupMaxSize: 16 })).toBe('cpu');
+  });
+
+  test('attention runs fused on GPUs and as its composite on CPU adapters, unless forced', () => {
+    expect([usesFusedAttention(nvidia), usesFusedAttention(lavapipe), usesFusedAttention({ ...lavapipe, features: [] })]).toEqual([true, false, false]);
+    forceFusedAttention(true);
+    expect(usesFusedAttention(lavapipe)).toBe(true);
+    forceFusedAttention(false);
+    expect(usesFusedAttention(nvidia)).toBe(false);
   });
 
   test('shape classes bucket each dim', () => {

@@ -2,6 +2,7 @@ import type { Backend, Kernel, Storage } from '../../backend.js';
 import type { DType, TypedArray } from '../../dtype.js';
 import { webgpu } from './context.js';
 import { type GpuStorage, checkGpuDType } from './buffers.js';
+import { attentionKernels } from './attention.js';
 import { convKernels } from './conv.js';
 import { creationKernels } from './creation.js';
 import { elementwiseKernels } from './elementwise.js';
@@ -10,6 +11,7 @@ import { matmulKernels } from './matmul.js';
 import { normKernels } from './norm.js';
 import { reduceKernels } from './reduce.js';
 import { shapeKernels } from './shape.js';
+import { usesFusedAttention } from './tuning.js';
 
 /**
  * The WebGPU backend: storage is a pooled GPU buffer (f32 or i32), and each kernel records a WGSL dispatch.
@@ -26,6 +28,7 @@ const kernels = new Map<string, Kernel>(
     ...matmulKernels,
     ...convKernels,
     ...normKernels,
+    ...attentionKernels,
   }),
 );
 
@@ -51,7 +54,8 @@ export function makeWebGPUBackend(): Backend {
     read(storage: Storage, offset: number, length: number): Promise<TypedArray> {
       return webgpu().queue.read(storage as GpuStorage, offset, length);
     },
-    kernel: (op) => kernels.get(op),
+    // Without a fused kernel, a composite op runs as its definition, here on this backend's own kernels.
+    kernel: (op) => (op in attentionKernels && !usesFusedAttention(webgpu().adapter) ? undefined : kernels.get(op)),
   };
   return backend;
 }

@@ -32,6 +32,11 @@ export interface TuningEntry {
    * (all images and pixels), so conv.ts splits K into slices until about this many tiles run (0: never split).
    */
   weightGradWorkgroups: number;
+  /**
+   * Whether scaled_dot_product_attention (and its backward) runs as the fused flash kernels of attention.ts, or as
+   * its composite (matmul, softmax, matmul) of this backend's kernels.
+   */
+  fusedAttention: boolean;
 }
 
 const tiled: MatmulVariant = { schedule: 'tiled' };
@@ -71,12 +76,17 @@ export const TUNING_TABLE: Record<AdapterClass, TuningEntry> = {
     ],
     // Two cores are kept busy by the tiles alone.
     weightGradWorkgroups: 0,
+    // The fused kernels give each lane a query row and load the shared keys lane by lane, 8–10× slower than the
+    // composite here (8 heads × 256 tokens, head dim 16–32), and lavapipe compiles their unrolled loops for
+    // minutes at head dim 64.
+    fusedAttention: false,
   },
   cpu: {
     matmul: register8x8,
     unaligned: register8x8,
     candidates: [register8x8, { schedule: 'register', rows: 4, cols: 4, wgX: 8, wgY: 8 }, tiled],
     weightGradWorkgroups: 0,
+    fusedAttention: false,
   },
   gpu: {
     matmul: vec4x8x8,
@@ -91,6 +101,7 @@ export const TUNING_TABLE: Record<AdapterClass, TuningEntry> = {
     ],
     // A few per multiprocessor of a large GPU (an H200 has 132).
     weightGradWorkgroups: 512,
+    fusedAttention: true,
   },
 };
 
@@ -124,6 +135,18 @@ let forced: MatmulVariant | undefined;
 /** Makes every matmul use this variant (tests use it to run the variants the table does not pick here). */
 export function forceMatmulVariant(v: MatmulVariant | undefined): void {
   forced = v;
+}
+
+let forcedAttention: boolean | undefined;
+
+/** Makes attention run fused (true) or composite (false) on every adapter; undefined: the table decides. */
+export function forceFusedAttention(fused: boolean | undefined): void {
+  forcedAttention = fused;
+}
+
+/** Whether this adapter runs attention as the fused kernels (see `TuningEntry.fusedAttention`). */
+export function usesFusedAttention(a: AdapterSummary): boolean {
+  return forcedAttention ?? TUNING_TABLE[adapterClass(a)].fusedAttention;
 }
 
 /** Tuned choices: adapter key → shape class → variant. */

@@ -1,0 +1,118 @@
+import type { View } from '../../backend.js';
+import type { AttentionAttrs } from '../../ops/attention.js';
+import { broadcastStrides } from '../cpu/strided.js';
+
+/*
+ * WGSL pieces shared by the fused attention kernels (attention.ts, attention-backward.ts).
+ *
+ * Every kernel gives each invocation one row (a query row, or a key row in the backward's dK/dV kernel) and
+ * loops over the other side's rows. The loop index is the same in all invocations of a workgroup, so the rows
+ * read in the loop are read at a uniform address, which a GPU serves from cache to all lanes at once. The
+ * invocation's own row and its accumulators are held as vec4 registers, in code unrolled over them (a private
+ * array indexed by a loop variable is not kept in registers), so the kernels are specialised on ⌈E/4⌉ and
+ * ⌈Ev/4⌉; E and Ev stay runtime values, so odd sizes share pipelines.
+ *
+ * On lavapipe this schedule is slow: each of those loads is done lane by lane, one load per multiply-add, where
+ * the matmul kernel's subgroup schedule (matmul.ts) shares each load among the lanes by subgroupBroadcast. At
+ * 8 heads × 256 tokens × 64 dims it runs below the composite (matmul, softmax, matmul) there.
+ *
+ * Rows past the end (the last workgroup of a ragged L) compute a clamped copy of the last row and store
+ * nothing: no early return, so control flow stays uniform across the workgroup.
+ */
+
+/** Rows per workgroup, one per invocation. */
+export const ROWS_PER_GROUP = 64;
+
+/** Keys per step of the online softmax: the running sums are rescaled once per block, not once per key. */
+export const KEY_BLOCK = 8;
+
+/** `body(i)` for i < n, joined: the unrolled loop. */
+export function unroll(n: number, body: (i: number) => string): string {
+  return Array.from({ length: n }, (_, i) => body(i)).join('');
+}
+
+/** The mask binding's element type, if any. */
+export function maskBinding(kind: AttentionAttrs['mask']): [string, string][] {
+  return kind === 'none' ? [] : [['M', kind === 'keep' ? 'i32' : 'f32']];
+}
+
+/**
+ * Statements that turn the score `x` of query `t` and key `s` into its masked value (−∞ where the key is
+ * hidden). `M` is read at baseM + t·p.mRow + s·p.mCol, strides that are 0 along broadcast dims.
+ */
+export function maskScore(attrs: AttentionAttrs): string {
+  const at = 'M[baseM + t * p.mRow + s * p.mCol]';
+  if (attrs.mask === 'keep') return `if (${at} == 0) { x = -inf_f32(); } `;
+  if (attrs.mask === 'additive') return `x += ${at}; `;
+  if (attrs.isCausal) return 'if (s > t) { x = -inf_f32(); } ';
+  return '';
+}
+
+/** Elements 4i … 4i + 3 of the row at `base` of `len` elements, as a vec4 (indices past the end clamped). */
+export function row4(buffer: string, base: string, i: number, len: string): string {
+  const at = (k: number) => `${buffer}[${base} + min(${4 * i + k}u, ${len} - 1u)]`;
+  return `vec4<f32>(${at(0)}, ${at(1)}, ${at(2)}, ${at(3)})`;
+}
+
+/** The same vec4 with the entries past the end of the row set to 0 (for the rows held in registers). */
+export function row4Zeroed(buffer: string, base: string, i: number, len: string): string {
+  return `select(vec4<f32>(), ${row4(buffer, base, i, len)}, vec4<u32>(${4 * i}u, ${4 * i + 1}u, ${4 * i + 2}u, ${4 * i + 3}u) < vec4<u32>(${len}))`;
+}
+
+/** `let <name><i> = <row vec4 i>·factor;` for the n vec4s of a row held in registers. */
+export function loadRow(name: string, n: number, buffer: string, base: string, len: string, factor = ''): string {
+  return unroll(n, (i) => `  let ${name}${i} = ${row4Zeroed(buffer, base, i, len)}${factor};\n`);
+}
+
+/** `var <name><i> = vec4<f32>();` for n accumulator vec4s. */
+export function zeros(name: string, n: number): string {
+  return unroll(n, (i) => `  var ${name}${i} = vec4<f32>();\n`);
+}
+
+/** The WGSL expression Σ_i regs_i · (row vec4 i), a dot product of a register row with a row in memory. */
+export function dotWithRow(regs: string, n: number, buffer: string, base: string, len: string, factor = ''): string {
+  let d = 'vec4<f32>()';
+  for (let i = 0; i < n; i++) d = `fma(${regs}${i}, ${row4(buffer, base, i, len)}${factor}, ${d})`;
+  return `dot(${d}, vec4<f32>(1.0))`;
+}
+
+/** Statements `acc_i += w · (row vec4 i)` for the n accumulators. */
+export function accumulateRow(acc: string, n: number, w: string, buffer: string, base: string, len: string): string {
+  return unroll(n, (i) => `    ${acc}${i} = fma(vec4<f32>(${w}), ${row4(buffer, base, i, len)}, ${acc}${i});\n`);
+}
+
+/** Stores the n vec4s `acc_i · factor` into row `at` of `buffer` (rows of `len`), dropping the padding. */
+export function storeRow(buffer: string, acc: string, n: number, at: string, len: string, factor: string): string {
+  return unroll(
+    n,
+    (i) => `    { let y = ${acc}${i} * ${factor};
+      for (var c = 0u; c < 4u; c++) { if (${4 * i}u + c < ${len}) { ${buffer}[${at} + ${4 * i}u + c] = y[c]; } } }
+`,
+  );
+}
+
+/**
+ * Statements that fill `scores[j]` (masked) for keys s0 + j, j < KEY_BLOCK, of query t, and `blockMax`, their
+ * maximum; keys past p.S score −∞. Needs the scaled query row q<i> (e4 vec4s), `baseK`, `baseM`, `t`, `s0`.
+ * A loop, not unrolled: unrolled over the block too, the shader takes lavapipe minutes to compile.
+ */
+export function blockScores(attrs: AttentionAttrs, e4: number): string {
+  return `    var scores: array<f32, ${KEY_BLOCK}>;
+    var blockMax = -inf_f32();
+    for (var j = 0u; j < ${KEY_BLOCK}u; j++) {
+      let s = s0 + j;
+      let kAt = baseK + min(s, p.S - 1u) * p.E;
+      var x = ${dotWithRow('q', e4, 'K', 'kAt', 'p.E')};
+      ${maskScore(attrs)}if (s >= p.S) { x = -inf_f32(); }
+      scores[j] = x;
+      blockMax = max(blockMax, x);
+    }
+`;
+}
+
+/** The mask's strides along [...batch] and along L and S, for the output batch shape `batch`. */
+export function maskStrides(mask: View | undefined, batch: readonly number[], L: number, S: number): { batch: number[]; row: number; col: number } {
+  if (!mask) return { batch: batch.map(() => 0), row: 0, col: 0 };
+  const strides = broadcastStrides(mask, [...batch, L, S]);
+  return { batch: strides.slice(0, -2), row: strides[strides.length - 2]!, col: strides[strides.length - 1]! };
+}
