@@ -7,5 +7,5 @@ export ENGINE_BACKEND=webgpu CI=true
 out=${OUT:-/tmp/out}
 mkdir -p "$out"
 node --import tsx train/cli.ts info 2>&1 | tee "$out/info.txt"
-timeout 200 npx vitest run test/webgpu --reporter=dot 2>&1 | tail -40 | tee "$out/webgpu-tests.txt"
-timeout 240 node --import tsx bench/run.ts --backend webgpu --filter "${1:-}" --out "$out/bench.json" 2>&1 | tee "$out/bench.txt"
+timeout 170 npx vitest run test/webgpu --reporter=dot 2>&1 | tail -40 | tee "$out/webgpu-tests.txt"
+timeout 230 node --import tsx bench/run.ts --backend webgpu --engines ours --filter "${1:-}" --out "$out/bench.json" 2>&1 | tee "$out/bench.txt"
