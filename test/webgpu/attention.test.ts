@@ -45,7 +45,9 @@ const caseArb: fc.Arbitrary<Case> = fc.record({
   batch: batchArb,
   L: fc.constantFrom(1, 3, 9, 64, 70),
   S: fc.constantFrom(1, 5, 8, 17, 67),
-  E: fc.integer({ min: 1, max: 8 }),
+  // E up to 4 keeps the forward to one pipeline per mask form (cold, lavapipe compiles each for seconds); the
+  // ragged vec4 tail is exercised by E and Ev not multiples of 4, and Ev spans one and two vec4s.
+  E: fc.integer({ min: 1, max: 4 }),
   Ev: fc.integer({ min: 1, max: 8 }),
   form: fc.constantFrom<MaskForm>('none', 'causal', 'keep', 'additive'),
   seed: fc.nat(1000),
@@ -84,9 +86,10 @@ describeGpu('fused scaled-dot-product attention on WebGPU vs the float64 oracle'
         expectClose(`attention ${JSON.stringify(c)}`, await onGpu(fn, inputs), want, { atol: bound(c) * scale });
         await checkGradients(`attention ${JSON.stringify(c)}`, fn, inputs, (c.E + c.S + c.L + 16) * 8, c.seed);
       }),
-      { numRuns: 12 },
+      { numRuns: 10 },
     );
-  });
+    // Cold (a fresh CI machine), lavapipe compiles each new pipeline for seconds.
+  }, 300_000);
 
   test('a row whose keys are all masked gives NaN, as the composite does', async () => {
     const q = cpuTensor([3, 2], 1);
