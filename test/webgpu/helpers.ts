@@ -4,6 +4,9 @@ import * as E from '../../engine/index.js';
 import type { Tensor } from '../../engine/index.js';
 import { destroyWebGPU, initWebGPU } from '../../engine/backends/webgpu/device.js';
 import { numel } from '../../engine/shape.js';
+import { U, cpuTensor, seededValues } from '../helpers/seeded.js';
+
+export { U, cpuTensor, seededValues };
 
 /**
  * Shared by the WebGPU tests: the device (opened once per test file), moving tensors across, and comparison with
@@ -38,9 +41,6 @@ afterAll(async () => {
 
 /** `describe`, skipped only where no adapter exists outside CI. */
 export const describeGpu: typeof describe = gpuReady ? describe : (describe.skip as typeof describe);
-
-/** Unit roundoff of float32. */
-export const U = 2 ** -24;
 
 /** A copy of a CPU tensor on WebGPU (float64 values become float32). */
 export function toGpu(t: Tensor): Tensor {
@@ -84,23 +84,6 @@ export function expectClose(what: string, got: ArrayLike<number>, want: ArrayLik
       expect.fail(`${what}[${i}]: got ${g}, want ${w} (|error| ${Math.abs(g - w)} > bound ${tol})`);
     }
   }
-}
-
-/** Tensors whose values are float32 numbers drawn from a seeded stream (for sizes too big for fast-check). */
-export function seededValues(n: number, seed: number, { min = -2, max = 2 } = {}): Float32Array {
-  let s = seed >>> 0 || 1;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    out[i] = min + ((s >>> 0) / 2 ** 32) * (max - min);
-  }
-  return out;
-}
-
-export function cpuTensor(shape: readonly number[], seed: number, range?: { min?: number; max?: number }): Tensor {
-  return E.fromArray(seededValues(numel(shape), seed, range), shape, { dtype: 'float32' });
 }
 
 /** Shapes of rank 0–4 with odd sides (so tiles and workgroups have ragged edges), at most `maxNumel` elements. */

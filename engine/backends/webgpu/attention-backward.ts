@@ -1,6 +1,6 @@
 import type { Kernel } from '../../backend.js';
 import type { AttentionAttrs } from '../../ops/attention.js';
-import { KEY_BLOCK, ROWS_PER_GROUP, blockScores, dotWithRow, loadRow, maskBinding, maskScore, maskStrides, row4, storeRow, unroll, zeros } from './attention-wgsl.js';
+import { KEY_BLOCK, ROWS_PER_GROUP, blockScores, dotWithRow, loadRow, maskBinding, maskScore, maskStrides, row4, storeRow, unroll, zeros, type AttentionVariant as Variant } from './attention-wgsl.js';
 import type { GpuStorage } from './buffers.js';
 import { webgpu } from './context.js';
 import { coalesce, offsetsWgsl, padList } from './layout.js';
@@ -39,13 +39,6 @@ const params = new ParamLayout({
   shape: 'list',
   sM: 'list',
 });
-
-interface Variant {
-  e4: number;
-  ev4: number;
-  rank: number;
-  attrs: AttentionAttrs;
-}
 
 /** Bases of batch `batch` in every operand, and of the mask through the batch walk. */
 function prologue({ rank }: Variant): string {

@@ -20,6 +20,14 @@ import { broadcastStrides } from '../cpu/strided.js';
  * nothing: no early return, so control flow stays uniform across the workgroup.
  */
 
+/** What a specialised attention shader is compiled for: vec4s per q/k row and per v row, batch rank, the op's attributes. */
+export interface AttentionVariant {
+  e4: number;
+  ev4: number;
+  rank: number;
+  attrs: AttentionAttrs;
+}
+
 /** Rows per workgroup, one per invocation. */
 export const ROWS_PER_GROUP = 64;
 

@@ -2,7 +2,7 @@ import type { Kernel, View } from '../../backend.js';
 import type { AttentionAttrs } from '../../ops/attention.js';
 import { broadcastStrides } from '../cpu/strided.js';
 import { attentionBackwardKernel } from './attention-backward.js';
-import { KEY_BLOCK, ROWS_PER_GROUP, accumulateRow, blockScores, loadRow, maskBinding, maskStrides, storeRow, unroll, zeros } from './attention-wgsl.js';
+import { KEY_BLOCK, ROWS_PER_GROUP, accumulateRow, blockScores, loadRow, maskBinding, maskStrides, storeRow, unroll, zeros, type AttentionVariant as Variant } from './attention-wgsl.js';
 import type { GpuStorage } from './buffers.js';
 import { webgpu } from './context.js';
 import { coalesce, offsetsWgsl, padList } from './layout.js';
@@ -38,13 +38,6 @@ const params = new ParamLayout({
   sV: 'list',
   sM: 'list',
 });
-
-interface Variant {
-  e4: number;
-  ev4: number;
-  rank: number;
-  attrs: AttentionAttrs;
-}
 
 function forwardShader({ e4, ev4, rank, attrs }: Variant): string {
   const causal = attrs.isCausal;
