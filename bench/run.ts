@@ -10,6 +10,7 @@ import { gpujsEngine } from './peers/gpujs.js';
 import { onnxruntimeEngine } from './peers/onnxruntime.js';
 import { opSpecs } from './peers/ops.js';
 import { oursEngine } from './peers/ours.js';
+import { destroyGpuJs, initGpuJs } from '../engine/backends/gpujs/backend.js';
 import { PEER_SUITE, peerSuite } from './peers/peer-suite.js';
 import { tfjsEngine } from './peers/tfjs.js';
 import { type BenchRecord, comparisonTable, markdownTable, ratioTable, SETUP_OP } from './record.js';
@@ -140,8 +141,21 @@ async function openWebGPU(): Promise<{ ok: boolean; line: string }> {
   return { ok: false, line: `WebGPU (ours): no adapter, its suites are skipped: ${selection.reason}` };
 }
 
+/** Opens our gpu.js backend (mode from GPUJS_MODE) when our engine runs with --backend auto; says why not otherwise. */
+async function openGpuJs(): Promise<{ ok: boolean; line: string }> {
+  if (choice !== 'auto' || !wanted('ours')) return { ok: false, line: 'gpu.js backend (ours): not measured (--backend auto measures it)' };
+  try {
+    const backend = await initGpuJs();
+    return { ok: true, line: `gpu.js backend (ours): mode '${backend.mode}' (GPUJS_MODE)` };
+  } catch (e) {
+    return { ok: false, line: `gpu.js backend (ours): cannot open: ${(e as Error).message}` };
+  }
+}
+
 const webgpu = await openWebGPU();
 process.stderr.write(`${webgpu.line}\n`);
+const gpujsOurs = await openGpuJs();
+process.stderr.write(`${gpujsOurs.line}\n`);
 // TUNE=1: time the matmul variants on this adapter first, so that every case runs with the winners.
 if (webgpu.ok && process.env.TUNE === '1') for (const line of await tuneCommonShapes()) process.stderr.write(`tuned ${line}\n`);
 
@@ -158,6 +172,7 @@ const peerEngines = [
   ...(wanted('gpujs') ? [gpujsEngine()] : []),
   ...(wanted('ours') && choice !== 'webgpu' ? [oursEngine('cpu')] : []),
   ...(wanted('ours') && webgpu.ok ? [oursEngine('webgpu')] : []),
+  ...(wanted('ours') && gpujsOurs.ok ? [oursEngine('gpujs')] : []),
 ];
 
 /** Suites whose cases run interleaved with each other: case i of every suite, then case i + 1. */
@@ -213,7 +228,7 @@ async function runAll(): Promise<{ records: BenchRecord[]; peaks: Peaks }> {
     return { records, peaks };
   } finally {
     // Node does not exit while a Dawn device lives: every engine closes its own.
-    const closing = [...opened.map((s) => ({ what: `${s.engine} teardown`, close: s.teardown })), { what: 'our WebGPU teardown', close: E.destroyWebGPU }];
+    const closing = [...opened.map((s) => ({ what: `${s.engine} teardown`, close: s.teardown })), { what: 'our WebGPU teardown', close: E.destroyWebGPU }, { what: 'our gpu.js teardown', close: destroyGpuJs }];
     for (const { what, close } of closing) {
       if (close) {
         await withDeadline(close(), TEARDOWN_DEADLINE_MS, what).catch((e: Error) => {

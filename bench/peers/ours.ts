@@ -6,11 +6,13 @@ import { matmulShapes } from './ops.js';
 import type { PeerEngine } from './peer-suite.js';
 
 /*
- * Our engine on the shared op specs, on the CPU backend (one thread) or on WebGPU. Like bench/suites/kernels.ts,
- * a WebGPU call ends with `webgpuSync()`: the time is the device's work, not its recording.
+ * Our engine on the shared op specs, on the CPU backend (one thread), on WebGPU, or on the gpu.js backend. Like
+ * bench/suites/kernels.ts, a WebGPU call ends with `webgpuSync()`: the time is the device's work, not its
+ * recording. A gpu.js call ends by reading its result, as gpu.js is normally used (its webgpu mode reads back
+ * after every kernel anyway).
  */
 
-type OursBackend = 'cpu' | 'webgpu';
+type OursBackend = 'cpu' | 'webgpu' | 'gpujs';
 
 /** The inputs of a spec (normal values, seed 0) and the op on them. */
 function build(spec: OpSpec, backend: OursBackend): { inputs: Tensor[]; op: () => Tensor } {
@@ -45,18 +47,24 @@ function build(spec: OpSpec, backend: OursBackend): { inputs: Tensor[]; op: () =
 
 function prepare(spec: OpSpec, backend: OursBackend): PreparedCase {
   const { inputs, op } = build(spec, backend);
-  const run =
-    backend === 'webgpu'
-      ? async () => {
-          const y = op();
-          await E.webgpuSync();
-          y.dispose();
-        }
-      : () => op().dispose();
+  const runs: Record<OursBackend, () => unknown> = {
+    cpu: () => op().dispose(),
+    webgpu: async () => {
+      const y = op();
+      await E.webgpuSync();
+      y.dispose();
+    },
+    gpujs: async () => {
+      const y = op();
+      await y.toArray();
+      y.dispose();
+    },
+  };
+  const run = runs[backend];
   return { run, dispose: () => inputs.forEach((x) => x.dispose()) };
 }
 
-/** Our engine; the WebGPU one needs `initWebGPU()` to have succeeded (bench/run.ts opens it). */
+/** Our engine; the WebGPU one needs `initWebGPU()`, the gpu.js one `initGpuJs()` to have succeeded (bench/run.ts opens them). */
 export function oursEngine(backend: OursBackend): PeerEngine {
   return { engine: 'ours', backend: () => backend, prepare: (spec) => prepare(spec, backend) };
 }
