@@ -181,7 +181,7 @@ const groups: Suite[][] = [
   // Our own kernel and training suites have fixed, full-size shapes: they are left out of --quick.
   ...(wanted('ours') && !args.quick
     ? [
-        [...(choice !== 'webgpu' ? [kernelSuite('cpu')] : []), ...(webgpu.ok ? [kernelSuite('webgpu')] : [])],
+        [...(choice !== 'webgpu' ? [kernelSuite('cpu')] : []), ...(webgpu.ok ? [kernelSuite('webgpu')] : []), ...(gpujsOurs.ok ? [kernelSuite('gpujs')] : [])],
         [...(choice !== 'webgpu' ? [trainingSuite('cpu')] : []), ...(webgpu.ok ? [trainingSuite('webgpu')] : [])],
       ]
     : []),

@@ -12,7 +12,7 @@ import type { BenchCase, PreparedCase, Suite } from '../suite.js';
  * recorded and waits until the device has finished it, so the time is the op's and not its recording's.
  */
 
-export type KernelBackend = 'cpu' | 'webgpu';
+export type KernelBackend = 'cpu' | 'webgpu' | 'gpujs';
 
 const fmt = (shape: readonly number[]) => `[${shape.join(',')}]`;
 
@@ -26,15 +26,21 @@ function inputs(shapes: readonly (readonly number[])[], dtype: DType, backend: K
 function timed(backend: KernelBackend, shapes: readonly (readonly number[])[], dtype: DType, op: (...xs: Tensor[]) => Tensor): () => PreparedCase {
   return () => {
     const xs = inputs(shapes, dtype, backend);
-    const run =
-      backend === 'webgpu'
-        ? async () => {
-            const y = op(...xs);
-            await E.webgpuSync();
-            y.dispose();
-          }
-        : () => op(...xs).dispose();
-    return { run, dispose: () => xs.forEach((x) => x.dispose()) };
+    const runs: Record<KernelBackend, () => unknown> = {
+      cpu: () => op(...xs).dispose(),
+      webgpu: async () => {
+        const y = op(...xs);
+        await E.webgpuSync();
+        y.dispose();
+      },
+      // gpu.js works on host arrays; reading the result is what waits for its asynchronous (webgpu) mode.
+      gpujs: async () => {
+        const y = op(...xs);
+        await y.toArray();
+        y.dispose();
+      },
+    };
+    return { run: runs[backend], dispose: () => xs.forEach((x) => x.dispose()) };
   };
 }
 
@@ -122,7 +128,42 @@ function softmaxCase(backend: KernelBackend): BenchCase {
   };
 }
 
-/** The suite named after its backend ('cpu' or 'webgpu'); the WebGPU one needs `initWebGPU()` to have succeeded. */
+/** The norms of the models: layer norm and RMS norm over a LightningDiT's tokens, group norm over a VA-VAE block. */
+function normCase(backend: KernelBackend, norm: 'layer_norm' | 'rms_norm' | 'group_norm'): BenchCase {
+  const tokens = [8 * 256, 384];
+  const image = [8, 64, 32, 32];
+  const cases = {
+    layer_norm: { shape: tokens, label: `${fmt(tokens)} over 384`, params: [[384], [384]], run: (x: Tensor, w: Tensor, b: Tensor) => E.layerNorm(x, [384], w, b) },
+    rms_norm: { shape: tokens, label: `${fmt(tokens)} over 384`, params: [[384]], run: (x: Tensor, w: Tensor) => E.rmsNorm(x, [384], w) },
+    group_norm: { shape: image, label: `${fmt(image)} 32 groups`, params: [[64], [64]], run: (x: Tensor, w: Tensor, b: Tensor) => E.groupNorm(x, 32, w, b) },
+  };
+  const { shape, label, params, run } = cases[norm];
+  return {
+    op: norm,
+    shape: label,
+    backend,
+    dtype: 'float32',
+    flops: null,
+    bytes: 2 * numel(shape) * 4,
+    prepare: timed(backend, [shape, ...params], 'float32', run as (...xs: Tensor[]) => Tensor),
+  };
+}
+
+/** An elementwise chain as a SwiGLU MLP computes it between its matmuls: silu(a)·b + c, over LightningDiT's hidden units. */
+function elementwiseChainCase(backend: KernelBackend): BenchCase {
+  const shape = [8 * 256, 1024];
+  return {
+    op: 'silu(a)·b+c',
+    shape: fmt(shape),
+    backend,
+    dtype: 'float32',
+    flops: null,
+    bytes: 4 * numel(shape) * 4,
+    prepare: timed(backend, [shape, shape, shape], 'float32', (a, b, c) => E.add(E.mul(E.silu(a), b), c)),
+  };
+}
+
+/** The suite named after its backend; the WebGPU one needs `initWebGPU()`, the gpu.js one `initGpuJs()` to have succeeded. */
 export function kernelSuite(backend: KernelBackend): Suite {
   return {
     name: backend,
@@ -140,6 +181,10 @@ export function kernelSuite(backend: KernelBackend): Suite {
       attentionCase(backend, 'composite'),
       attentionCase(backend, 'backward'),
       softmaxCase(backend),
+      normCase(backend, 'layer_norm'),
+      normCase(backend, 'rms_norm'),
+      normCase(backend, 'group_norm'),
+      elementwiseChainCase(backend),
     ],
   };
 }
