@@ -86,8 +86,8 @@ function count(x: Tensor, dims: readonly number[]): number {
   return dims.reduce((n, d) => n * x.shape[d]!, 1);
 }
 
-function defineComposite<A>(name: string, composite: CompositeOp<A>['composite'], infer?: CompositeOp<A>['infer']): CompositeOp<A> {
-  return defineOp<A>({ name, family: 'reduce', kind: 'composite', composite, infer }) as CompositeOp<A>;
+function defineComposite<A>(name: string, composite: CompositeOp<A>['composite'], infer?: CompositeOp<A>['infer'], backward?: CompositeOp<A>['backward']): CompositeOp<A> {
+  return defineOp<A>({ name, family: 'reduce', kind: 'composite', composite, infer, backward }) as CompositeOp<A>;
 }
 
 /** Softmax-like ops keep their input's shape; giving `infer` lets a backend run them as one fused kernel. */
@@ -124,16 +124,31 @@ function axis(x: Tensor, dim: number): number[] {
   return x.rank === 0 ? [] : [dim];
 }
 
-const softmaxDef = defineComposite<{ dim: number }>('softmax', ([x], { dim }) => {
-  const e = exp(sub(x!, maxForShift(x!, axis(x!, dim))));
-  return [div(e, sumKeep(e, axis(x!, dim)))];
-}, sameShape);
+/*
+ * Where softmax and log_softmax run as fused kernels, their backward is written from the output y (as PyTorch's
+ * softmax_backward_data), so it need not recompute the forward: for softmax dx = y·(g − Σ g·y), for log_softmax
+ * dx = g − eʸ·Σ g, the sums along the softmax axis. Run as composites, they differentiate through their parts.
+ */
+const softmaxDef = defineComposite<{ dim: number }>(
+  'softmax',
+  ([x], { dim }) => {
+    const e = exp(sub(x!, maxForShift(x!, axis(x!, dim))));
+    return [div(e, sumKeep(e, axis(x!, dim)))];
+  },
+  sameShape,
+  ({ outputs: [y], attrs: { dim } }, [g]) => [mul(y!, sub(g!, sumKeep(mul(g!, y!), axis(y!, dim))))],
+);
 
 /** (x − m) − log Σ exp(x − m): as PyTorch, no rounding at the scale of x when |x| is large. */
-const logSoftmaxDef = defineComposite<{ dim: number }>('log_softmax', ([x], { dim }) => {
-  const shifted = sub(x!, maxForShift(x!, axis(x!, dim)));
-  return [sub(shifted, log(sumKeep(exp(shifted), axis(x!, dim))))];
-}, sameShape);
+const logSoftmaxDef = defineComposite<{ dim: number }>(
+  'log_softmax',
+  ([x], { dim }) => {
+    const shifted = sub(x!, maxForShift(x!, axis(x!, dim)));
+    return [sub(shifted, log(sumKeep(exp(shifted), axis(x!, dim))))];
+  },
+  sameShape,
+  ({ outputs: [y], attrs: { dim } }, [g]) => [sub(g!, mul(exp(y!), sumKeep(g!, axis(y!, dim))))],
+);
 
 export function mean(x: Tensor, dims?: Dims, keepdim = false): Tensor {
   requireFloat('mean', x);

@@ -141,6 +141,20 @@ describeGpu('reductions on WebGPU vs the float64 oracle', () => {
     );
   });
 
+  test('softmax and log_softmax fused: second derivatives through their output-based backward match the CPU', async () => {
+    for (const op of [E.softmax, E.logSoftmax]) {
+      // d/dx of ⟨∂/∂x ⟨op(x), w⟩, v⟩: the backward rule itself differentiated, on each backend.
+      const secondOrder = (x: Tensor, w: Tensor, v: Tensor) => {
+        const leaf = x.requiresGrad_();
+        const [g] = E.grad([E.sum(E.mul(op(leaf, -1), w))], [leaf], undefined, { createGraph: true });
+        return E.grad([E.sum(E.mul(g!, v))], [leaf])[0]!;
+      };
+      const [x, w, v] = [cpuTensor([3, 7], 11), cpuTensor([3, 7], 12), cpuTensor([3, 7], 13)];
+      const want = oracle(secondOrder, [x, w, v]);
+      expectClose(`second derivative of ${op.name}`, await onGpu(secondOrder, [x, w, v]), want, { atol: 64 * 2 ** -24 * 8 });
+    }
+  });
+
   test('fused row kernels under a thread per row (rows aligned to 4 or not, at any offset) and a subgroup per row', async () => {
     const schedules = fixedSubgroupSize(webgpu().adapter) ? (['thread', 'subgroup'] as const) : (['thread'] as const);
     for (const schedule of schedules) {
