@@ -87,9 +87,10 @@ function conv2dCase(backend: KernelBackend, pass: 'forward' | 'input grad' | 'we
 /**
  * softmax(q·kᵀ/√d)·v with B=1, 8 heads, 256 tokens, 64 dims: 2·T²·D multiply-adds per head and matmul, two
  * matmuls. 'fused' is the op as it runs (a fused kernel where the backend has one), 'composite' its reference
- * definition (matmul, softmax, matmul), and 'backward' the op computing (dq, dk, dv), five such matmuls.
+ * definition (matmul, softmax, matmul), and 'backward' the op computing (dq, dk, dv), five such matmuls;
+ * 'backward (composite)' gets the same gradients by autograd through the reference definition.
  */
-function attentionCase(backend: KernelBackend, variant: 'fused' | 'composite' | 'backward'): BenchCase {
+function attentionCase(backend: KernelBackend, variant: 'fused' | 'composite' | 'backward' | 'backward (composite)'): BenchCase {
   const [b, heads, t, d] = [1, 8, 256, 64];
   const shape = [b, heads, t, d];
   const matmulFlops = 2 * b * heads * t * t * d;
@@ -103,13 +104,20 @@ function attentionCase(backend: KernelBackend, variant: 'fused' | 'composite' | 
       dv.dispose();
       return dq;
     },
+    'backward (composite)': (q, k, v, g) => {
+      const leaves = [q, k, v].map((x) => E.detach(x).requiresGrad_());
+      const [dq, dk, dv] = E.grad([E.scaledDotProductAttentionReference(leaves[0]!, leaves[1]!, leaves[2]!)], leaves, [g]);
+      dk!.dispose();
+      dv!.dispose();
+      return dq!;
+    },
   };
   return {
-    op: variant === 'backward' ? 'attention backward' : `attention (${variant})`,
+    op: variant.startsWith('backward') ? `attention ${variant}` : `attention (${variant})`,
     shape: `q,k,v${fmt(shape)}`,
     backend,
     dtype: 'float32',
-    flops: (variant === 'backward' ? 7 : 2) * matmulFlops,
+    flops: (variant.startsWith('backward') ? 7 : 2) * matmulFlops,
     bytes: (variant === 'backward' ? 8 : 4) * numel(shape) * 4,
     prepare: timed(backend, [shape, shape, shape, shape], 'float32', run[variant]),
   };
@@ -180,6 +188,7 @@ export function kernelSuite(backend: KernelBackend): Suite {
       attentionCase(backend, 'fused'),
       attentionCase(backend, 'composite'),
       attentionCase(backend, 'backward'),
+      attentionCase(backend, 'backward (composite)'),
       softmaxCase(backend),
       normCase(backend, 'layer_norm'),
       normCase(backend, 'rms_norm'),
