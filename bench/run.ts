@@ -10,7 +10,6 @@ import { gpujsEngine } from './peers/gpujs.js';
 import { onnxruntimeEngine } from './peers/onnxruntime.js';
 import { opSpecs } from './peers/ops.js';
 import { oursEngine } from './peers/ours.js';
-import { destroyGpuJs, initGpuJs } from '../engine/backends/gpujs/backend.js';
 import { PEER_SUITE, peerSuite } from './peers/peer-suite.js';
 import { tfjsEngine } from './peers/tfjs.js';
 import { type BenchRecord, comparisonTable, markdownTable, ratioTable, SETUP_OP } from './record.js';
@@ -145,6 +144,8 @@ async function openWebGPU(): Promise<{ ok: boolean; line: string }> {
 async function openGpuJs(): Promise<{ ok: boolean; line: string }> {
   if (choice !== 'auto' || !wanted('ours')) return { ok: false, line: 'gpu.js backend (ours): not measured (--backend auto measures it)' };
   try {
+    // Loaded only when measured: gpu.js is a large package that a WebGPU-only run should not need.
+    const { initGpuJs } = await import('../engine/backends/gpujs/backend.js');
     const backend = await initGpuJs();
     return { ok: true, line: `gpu.js backend (ours): mode '${backend.mode}' (GPUJS_MODE)` };
   } catch (e) {
@@ -228,7 +229,7 @@ async function runAll(): Promise<{ records: BenchRecord[]; peaks: Peaks }> {
     return { records, peaks };
   } finally {
     // Node does not exit while a Dawn device lives: every engine closes its own.
-    const closing = [...opened.map((s) => ({ what: `${s.engine} teardown`, close: s.teardown })), { what: 'our WebGPU teardown', close: E.destroyWebGPU }, { what: 'our gpu.js teardown', close: destroyGpuJs }];
+    const closing = [...opened.map((s) => ({ what: `${s.engine} teardown`, close: s.teardown })), { what: 'our WebGPU teardown', close: E.destroyWebGPU }, { what: 'our gpu.js teardown', close: async () => gpujsOurs.ok && (await import('../engine/backends/gpujs/backend.js')).destroyGpuJs() }];
     for (const { what, close } of closing) {
       if (close) {
         await withDeadline(close(), TEARDOWN_DEADLINE_MS, what).catch((e: Error) => {

@@ -48,12 +48,13 @@ describe('the tuning table', () => {
     expect(adapterClass({ ...lavapipe, subgroupMinSize: 4, subgroupMaxSize: 16 })).toBe('cpu');
   });
 
-  test('attention runs fused on GPUs and as its composite on CPU adapters, unless forced', () => {
-    expect([usesFusedAttention(nvidia), usesFusedAttention(lavapipe), usesFusedAttention({ ...lavapipe, features: [] })]).toEqual([true, false, false]);
+  test('attention: the fused forward on GPUs, composites elsewhere and for the backward, unless forced', () => {
+    const passes = (a: AdapterSummary) => [usesFusedAttention(a, 'forward'), usesFusedAttention(a, 'backward')];
+    expect([passes(nvidia), passes(lavapipe), passes({ ...lavapipe, features: [] })]).toEqual([[true, false], [false, false], [false, false]]);
     forceFusedAttention(true);
-    expect(usesFusedAttention(lavapipe)).toBe(true);
+    expect(passes(lavapipe)).toEqual([true, true]);
     forceFusedAttention(false);
-    expect(usesFusedAttention(nvidia)).toBe(false);
+    expect(passes(nvidia)).toEqual([false, false]);
   });
 
   test('shape classes bucket each dim', () => {

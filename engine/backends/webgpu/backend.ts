@@ -55,7 +55,7 @@ export function makeWebGPUBackend(): Backend {
       return webgpu().queue.read(storage as GpuStorage, offset, length);
     },
     // Without a fused kernel, a composite op runs as its definition, here on this backend's own kernels.
-    kernel: (op) => (op in attentionKernels && !usesFusedAttention(webgpu().adapter) ? undefined : kernels.get(op)),
+    kernel: (op) => (op in attentionKernels && !usesFusedAttention(webgpu().adapter, op.endsWith('_backward') ? 'backward' : 'forward') ? undefined : kernels.get(op)),
   };
   return backend;
 }
