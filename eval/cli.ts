@@ -4,12 +4,11 @@
  * sample, info) and the evaluation commands (eval-vae, eval-samples). It lives in eval/ because eval/ is the layer
  * below train/: eval/ may import train/, never the other way, so this is the first place that sees both tables.
  */
-import { realpathSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { COMMANDS as TRAIN_COMMANDS, main as runCommand } from '../train/cli.js';
 import type { Command } from '../train/commands/command.js';
 import { evalSamplesCommand } from './cli/eval-samples.js';
 import { evalVaeCommand } from './cli/eval-vae.js';
+import { isEntryPoint } from '../train/cli/entry.js';
 
 export const COMMANDS: readonly Command[] = [...TRAIN_COMMANDS, evalVaeCommand, evalSamplesCommand];
 
@@ -18,12 +17,4 @@ export function main(argv: readonly string[]): Promise<number> {
   return runCommand(argv, COMMANDS);
 }
 
-function isEntryPoint(): boolean {
-  try {
-    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
-  } catch {
-    return false;
-  }
-}
-
-if (isEntryPoint()) process.exitCode = await main(process.argv.slice(2));
+if (isEntryPoint(import.meta.url)) process.exitCode = await main(process.argv.slice(2));

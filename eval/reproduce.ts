@@ -11,10 +11,8 @@
  * t-SNE plot), results.json and table.md. The full run takes about an hour on a quiet 2-core machine (CPU
  * backend); --quick runs every stage at toy size in a few minutes.
  */
-import { realpathSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { UsageError, parseArgs, flag, formatHelp, numberFlag, stringFlag } from '../train/cli/args.js';
 import { readyConfig } from '../train/cli/common.js';
 import { TrainError } from '../train/errors.js';
@@ -23,6 +21,7 @@ import { main } from './cli.js';
 import type { SampleEvaluation } from './cli/eval-samples.js';
 import type { VaeEvaluation } from './cli/eval-vae.js';
 import { type ArmResult, type ReproductionResults, type ReproductionSettings, renderTable, vfVerdicts } from './reproduce-report.js';
+import { isEntryPoint } from '../train/cli/entry.js';
 
 export interface Arm {
   name: string;
@@ -141,13 +140,4 @@ async function cli(argv: readonly string[]): Promise<number> {
   }
 }
 
-/** Run as a program (`npm run reproduce`), not imported by the tests. */
-function isEntryPoint(): boolean {
-  try {
-    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
-  } catch {
-    return false;
-  }
-}
-
-if (isEntryPoint()) process.exitCode = await cli(process.argv.slice(2));
+if (isEntryPoint(import.meta.url)) process.exitCode = await cli(process.argv.slice(2));

@@ -14,8 +14,6 @@
  * Errors about inputs (configurations, data, checkpoints, flags) print as one message and exit with code 1
  * (2 for a wrong command line); anything else is a bug and prints its stack.
  */
-import { realpathSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { EngineError } from '../engine/index.js';
 import { UsageError, formatHelp, parseArgs } from './cli/args.js';
 import { encodeCommand } from './commands/encode.js';
@@ -25,6 +23,7 @@ import { sampleCommand } from './commands/sample.js';
 import { trainDitCommand } from './commands/train-dit.js';
 import { trainVaeCommand } from './commands/train-vae.js';
 import { TrainError } from './errors.js';
+import { isEntryPoint } from './cli/entry.js';
 
 export const COMMANDS: readonly Command[] = [trainVaeCommand, encodeCommand, trainDitCommand, sampleCommand, infoCommand];
 
@@ -71,13 +70,4 @@ export async function main(argv: readonly string[], commands: readonly Command[]
   }
 }
 
-/** Run as a program (directly or through a bin link), not imported by the tests or `newcomer.ts`. */
-function isEntryPoint(): boolean {
-  try {
-    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
-  } catch {
-    return false;
-  }
-}
-
-if (isEntryPoint()) process.exitCode = await main(process.argv.slice(2));
+if (isEntryPoint(import.meta.url)) process.exitCode = await main(process.argv.slice(2));

@@ -59,6 +59,22 @@ function tinyVAVAE(seed: number, loss = TINY_LOSS): VAVAE {
   return new VAVAE(TINY, { loss, foundation: tinyFoundation() }).to('float64');
 }
 
+/** The generator loss of a fresh model at step 0 (GAN and VF terms on) on random images, with what it came from. */
+function generatorLossAtStart(model: VAVAE) {
+  const x = E.tanh(E.randn([2, 3, 8, 8], f64));
+  const noise = E.randn([2, 2, 4, 4], f64);
+  const out = model.trainingForward(x, { noise });
+  const g = model.loss.generatorLoss({
+    inputs: x,
+    reconstructions: out.reconstruction,
+    posterior: out.posterior,
+    globalStep: 0,
+    decoderLastLayer: model.lastLayer(),
+    vf: { ...out.vf!, encoderLastLayer: model.encoderLastLayer() },
+  });
+  return { x, noise, out, g };
+}
+
 function values(t: Tensor): number[] {
   return Array.from(t.toArraySync());
 }
@@ -214,17 +230,7 @@ describe('loss terms', () => {
 
   test('the total: L_nll + klWeight·L_kl + d_weight·disc_factor·L_g + vf_weight·L_vf, terms as defined', () => {
     const model = tinyVAVAE(11);
-    const x = E.tanh(E.randn([2, 3, 8, 8], f64));
-    const noise = E.randn([2, 2, 4, 4], f64);
-    const out = model.trainingForward(x, { noise });
-    const g = model.loss.generatorLoss({
-      inputs: x,
-      reconstructions: out.reconstruction,
-      posterior: out.posterior,
-      globalStep: 0,
-      decoderLastLayer: model.lastLayer(),
-      vf: { ...out.vf!, encoderLastLayer: model.encoderLastLayer() },
-    });
+    const { x, noise, out, g } = generatorLossAtStart(model);
     expect(g.nllLoss.itemSync()).toBeCloseTo(E.sum(E.abs(E.sub(x, out.reconstruction))).itemSync() / 2, 10);
     expect(g.klLoss.itemSync()).toBeCloseTo(E.sum(out.posterior.kl()).itemSync() / 2, 10);
     expect(out.z.shape).toEqual([2, 2, 4, 4]);
@@ -263,17 +269,7 @@ describe('loss terms', () => {
 
   test('gradcheck (float64): the whole generator loss in the images, the posterior noise, the features and four weights', () => {
     const model = tinyVAVAE(3);
-    const x = E.tanh(E.randn([2, 3, 8, 8], f64));
-    const noise = E.randn([2, 2, 4, 4], f64);
-    const out = model.trainingForward(x, { noise });
-    const g = model.loss.generatorLoss({
-      inputs: x,
-      reconstructions: out.reconstruction,
-      posterior: out.posterior,
-      globalStep: 0,
-      decoderLastLayer: model.lastLayer(),
-      vf: { ...out.vf!, encoderLastLayer: model.encoderLastLayer() },
-    });
+    const { x, noise, out, g } = generatorLossAtStart(model);
     // The adaptive weights are detached: constants for the gradient, so they are held at their values here.
     const weights = { dWeight: g.dWeight, vfWeight: g.vfWeight };
     expect(g.dWeight.itemSync()).toBeGreaterThan(0);
