@@ -4,7 +4,7 @@ import type { DType } from '../engine/index.js';
 export interface PreparedCase {
   /**
    * One timed call; it returns (or resolves) only when the result exists, so its time is the op's time. On WebGPU
-   * that means awaiting `webgpuSync()` after the op: recording alone is not the work.
+   * that means awaiting `webgpuSync(y)` for the result y: recording alone is not the work.
    */
   run: () => unknown;
   /** Frees the inputs once the case is measured. */

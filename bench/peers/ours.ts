@@ -7,7 +7,7 @@ import type { PeerEngine } from './peer-suite.js';
 
 /*
  * Our engine on the shared op specs, on the CPU backend (one thread), on WebGPU, or on the gpu.js backend. Like
- * bench/suites/kernels.ts, a WebGPU call ends with `webgpuSync()`: the time is the device's work, not its
+ * bench/suites/kernels.ts, a WebGPU call ends with `webgpuSync(y)` for its result y: the time is the device's work, not its
  * recording. A gpu.js call ends by reading its result, as gpu.js is normally used (its webgpu mode reads back
  * after every kernel anyway).
  */
@@ -51,7 +51,7 @@ function prepare(spec: OpSpec, backend: OursBackend): PreparedCase {
     cpu: () => op().dispose(),
     webgpu: async () => {
       const y = op();
-      await E.webgpuSync();
+      await E.webgpuSync(y);
       y.dispose();
     },
     gpujs: async () => {

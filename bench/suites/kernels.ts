@@ -8,8 +8,9 @@ import type { BenchCase, PreparedCase, Suite } from '../suite.js';
  * Single ops on one backend, on the shapes of ../shared/spec/peers.md, so that the CPU numbers compare with the
  * peers measured there (single-threaded: the CPU backend uses one core) and the WebGPU numbers with the CPU's.
  *
- * On WebGPU an op only records work; each timed call therefore ends with `webgpuSync()`, which submits what was
- * recorded and waits until the device has finished it, so the time is the op's and not its recording's.
+ * On WebGPU an op only records work; each timed call therefore ends with `webgpuSync(y)`, which computes the
+ * result y (elementwise chains are fused lazily, engine/backends/webgpu/fusion.ts), submits what was recorded
+ * and waits until the device has finished it, so the time is the op's and not its recording's.
  */
 
 export type KernelBackend = 'cpu' | 'webgpu' | 'gpujs';
@@ -28,9 +29,10 @@ function timed(backend: KernelBackend, shapes: readonly (readonly number[])[], d
     const xs = inputs(shapes, dtype, backend);
     const runs: Record<KernelBackend, () => unknown> = {
       cpu: () => op(...xs).dispose(),
+      // Only y is computed: intermediates the op left pending (fused into y's kernel) are not.
       webgpu: async () => {
         const y = op(...xs);
-        await E.webgpuSync();
+        await E.webgpuSync(y);
         y.dispose();
       },
       // gpu.js works on host arrays; reading the result is what waits for its asynchronous (webgpu) mode.

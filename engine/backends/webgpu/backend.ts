@@ -36,12 +36,15 @@ export function makeWebGPUBackend(): Backend {
   const backend: Backend = {
     name: 'webgpu',
     alloc(dtype: DType, length: number): Storage {
-      const { queue } = webgpu();
-      return queue.pool.alloc(backend, dtype, length, queue.batch, false);
+      const { queue, fusion } = webgpu();
+      const storage = queue.pool.alloc(backend, dtype, length, queue.batch, false);
+      fusion.noteFresh(storage);
+      return storage;
     },
     release(storage: Storage): void {
-      const { queue } = webgpu();
-      queue.pool.release(storage as GpuStorage, queue.batch);
+      const { queue, fusion } = webgpu();
+      // Pending fused expressions may still read it (fusion.ts): then it goes back to the pool after them.
+      if (fusion.release(storage as GpuStorage)) queue.pool.release(storage as GpuStorage, queue.batch);
     },
     upload(data: TypedArray): Storage {
       const dtype: DType = data instanceof Float64Array ? 'float64' : data instanceof Int32Array ? 'int32' : 'float32';

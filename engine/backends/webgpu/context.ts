@@ -1,4 +1,5 @@
 import { EngineError } from '../../errors.js';
+import type { ElementwiseFusion } from './fusion.js';
 import type { GpuQueue } from './queue.js';
 
 /** The process's one WebGPU device, as kernels see it. Set by `initWebGPU()` in device.ts. */
@@ -20,6 +21,7 @@ export interface WebGPUContext {
   readonly device: GPUDevice;
   readonly adapter: AdapterSummary;
   readonly queue: GpuQueue;
+  readonly fusion: ElementwiseFusion;
 }
 
 let context: WebGPUContext | undefined;

@@ -1,11 +1,12 @@
-import type { Backend } from '../../backend.js';
+import type { Backend, Storage } from '../../backend.js';
 import { getBackend, registerBackend, setBackend } from '../../backend.js';
 import { EngineError } from '../../errors.js';
 import { deferFiniteChecks } from '../../op.js';
 import { checkAnomaliesOnRead, discardAnomalyChecks, recordFiniteChecks } from './anomaly.js';
 import { makeWebGPUBackend } from './backend.js';
 import { type AdapterSummary, isWebGPUReady, setContext, webgpu } from './context.js';
-import type { PoolStats } from './buffers.js';
+import type { GpuStorage, PoolStats } from './buffers.js';
+import { ElementwiseFusion } from './fusion.js';
 import { GpuQueue } from './queue.js';
 
 /**
@@ -16,6 +17,9 @@ import { GpuQueue } from './queue.js';
  * will not exit while a device is alive, so `destroyWebGPU()` must run before exit; and exiting while lavapipe
  * still compiles or runs work can crash inside LLVM, so shutdown waits for the queue to go idle first.
  */
+
+/** Buffers one fused elementwise kernel reads at most (fusion.ts); the parameter block limits it too. */
+const MAX_FUSED_READS = 12;
 
 let gpuHandle: GPU | undefined;
 let webgpuBackend: Backend | undefined;
@@ -54,7 +58,8 @@ export async function initWebGPU(opts: InitOptions = {}): Promise<Backend> {
   const queue = new GpuQueue(device, summary);
   // Validation errors are programming errors in a kernel: the next read throws them with Dawn's message.
   device.addEventListener('uncapturederror', (e) => queue.noteError((e as GPUUncapturedErrorEvent).error.message));
-  setContext({ device, adapter: summary, queue });
+  const { maxStorageBuffersPerShaderStage = 8 } = limits;
+  setContext({ device, adapter: summary, queue, fusion: new ElementwiseFusion(queue, Math.min(maxStorageBuffersPerShaderStage - 1, MAX_FUSED_READS)) });
   webgpuBackend ??= anomalyAware(makeWebGPUBackend());
   registerBackend(webgpuBackend);
   if (opts.verbose ?? true) console.log(`WebGPU: ${describeAdapter(summary)}`);
@@ -110,6 +115,7 @@ export async function destroyWebGPU(): Promise<void> {
   if (!isWebGPUReady()) return;
   const ctx = webgpu();
   discardAnomalyChecks();
+  ctx.fusion.clear();
   await ctx.queue.shutdown();
   setContext(undefined);
   ctx.device.destroy();
@@ -160,9 +166,15 @@ export async function selectBackend(choice: BackendChoice = backendChoiceFromEnv
 
 /* ---------------------------------------------------------------- for benchmarks and leak checks */
 
-/** Submits recorded work and waits until the device has finished it (for timing). */
-export async function webgpuSync(): Promise<void> {
-  await webgpu().queue.sync();
+/**
+ * Computes the given tensors (every pending value when none are given, see fusion.ts), submits all recorded
+ * work and waits until the device has finished it (for timing). The submission happens before it returns its
+ * promise.
+ */
+export async function webgpuSync(...tensors: readonly { storage: Storage }[]): Promise<void> {
+  const { fusion, queue } = webgpu();
+  fusion.compute(tensors.length ? tensors.map((t) => t.storage as GpuStorage) : undefined);
+  await queue.sync();
 }
 
 /** Bytes held by live tensors and by the buffer pool, and buffers created so far. */

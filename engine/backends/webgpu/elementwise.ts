@@ -1,20 +1,17 @@
 import type { Kernel, View } from '../../backend.js';
 import { webgpu } from './context.js';
-import { broadcastWalk, offsetsWgsl, padList } from './layout.js';
-import { ParamLayout } from './params.js';
-import { grid } from './queue.js';
-import { F32_MATH, MAIN_1D, WG, type WgslScalar, bindings, storagesOf, wgslType } from './wgsl.js';
+import { type WgslScalar, wgslType } from './wgsl.js';
 
 /**
- * Elementwise kernels: one shader template walks strided, broadcast inputs (dims merged on the host) and applies
- * the op's expression; the same template serves the unary and binary ops, `where`, `cast`, `copy`, and the fused
- * activations (relu, leaky_relu, gelu, silu, clamp: one pass where their composite definitions take three to
- * eight; autograd differentiates the composites).
+ * Elementwise ops as WGSL expressions: the unary and binary ops, `where`, `cast`, `copy`, and the fused
+ * activations (relu, leaky_relu, gelu, silu, clamp: one expression where their composite definitions take three
+ * to eight ops; autograd differentiates the composites). fusion.ts turns chains of them into kernels that walk
+ * strided, broadcast inputs (dims merged on the host).
  * Expressions follow the CPU kernels' conventions (NaN propagation in maximum/minimum, sign(0) = 0,
  * comparisons give 1 or 0 in the input dtype).
  */
 
-type Expr = (args: string[], t: WgslScalar) => string;
+type Expr = (args: string[], t: WgslScalar, c: [string, string]) => string;
 
 const unaryF32: Record<string, Expr> = {
   neg: ([x]) => `-${x}`,
@@ -33,7 +30,7 @@ const unaryF32: Record<string, Expr> = {
   copy: ([x]) => x!,
   // Fused activations: the arithmetic of their composite definitions in engine/ops/activation.ts.
   relu: ([x], t) => `select(${x}, ${t}(0), ${x} <= ${t}(0))`,
-  leaky_relu: ([x]) => `select(${x} * c0, ${x}, ${x} > 0.0)`,
+  leaky_relu: ([x], _, [slope]) => `select(${x} * ${slope}, ${x}, ${x} > 0.0)`,
   gelu: ([x]) => `(${x} * 0.5) * (1.0 + erf_(${x} * ${Math.SQRT1_2}))`,
   gelu_tanh: ([x]) => `(${x} * 0.5) * (1.0 + tanh_((${x} + ${x} * (${x} * ${x}) * 0.044715) * ${Math.sqrt(2 / Math.PI)}))`,
   silu: ([x]) => `${x} * sigmoid_(${x})`,
@@ -50,11 +47,11 @@ const unaryI32: Record<string, Expr> = {
   ...clampExprs(),
 };
 
-/** clamp with a lower bound c0, an upper bound c1, or both (the bounds are parameters of the dispatch). */
+/** clamp with a lower bound (first constant), an upper bound (second), or both. */
 function clampExprs(): Record<string, Expr> {
-  const low = (x: string) => `select(${x}, c0, ${x} < c0)`;
-  const high = (x: string) => `select(${x}, c1, ${x} > c1)`;
-  return { clamp_low: ([x]) => low(x!), clamp_high: ([x]) => high(x!), clamp: ([x]) => high(low(x!)) };
+  const low = (x: string, lo: string) => `select(${x}, ${lo}, ${x} < ${lo})`;
+  const high = (x: string, hi: string) => `select(${x}, ${hi}, ${x} > ${hi})`;
+  return { clamp_low: ([x], _, [lo]) => low(x!, lo), clamp_high: ([x], _, [, hi]) => high(x!, hi), clamp: ([x], _, [lo, hi]) => high(low(x!, lo), hi) };
 }
 
 const compare = (op: string): Expr => ([a, b], t) => `select(${t}(0), ${t}(1), ${a} ${op} ${b})`;
@@ -99,74 +96,25 @@ function exprFor(op: string, inTypes: WgslScalar[], outType: WgslScalar): Expr {
 }
 
 /**
- * Parameters for k inputs plus the output: an offset and strides per operand over the merged dims, and two
- * constants of the op (clamp's bounds, leaky_relu's slope) as bit patterns of the output's type.
- */
-const layouts = [1, 2, 3].map(
-  (k) =>
-    new ParamLayout({
-      n: 'u32',
-      c0: 'u32',
-      c1: 'u32',
-      ...Object.fromEntries(Array.from({ length: k + 1 }, (_, j) => [`off${j}`, 'u32' as const])),
-      shape: 'list',
-      ...Object.fromEntries(Array.from({ length: k + 1 }, (_, j) => [`s${j}`, 'list' as const])),
-    }),
-);
-
-/**
- * Records `out = op(inputs…)` elementwise over `out`'s shape, inputs broadcast to it. `out` may itself be a
- * strided view (a slice of a larger buffer, as for cat and pad); strides may be negative (flip).
+ * `out = op(inputs…)` elementwise over `out`'s shape, inputs broadcast to it. `out` may itself be a strided view
+ * (a slice of a larger buffer, as for cat and pad); strides may be negative (flip). The op is recorded for
+ * fusion with its neighbours (fusion.ts), which dispatches it.
  */
 export function elementwise(op: string, inputs: readonly View[], out: View, constants: readonly number[] = []): void {
-  const n = out.shape.reduce((a, b) => a * b, 1);
-  if (n === 0) return;
-  const operands = [...inputs, out];
-  const walk = broadcastWalk(operands, out.shape);
-  const rank = walk.shape.length;
   const inTypes = inputs.map((v) => wgslType(v.dtype));
   const outType = wgslType(out.dtype);
-  const layout = layouts[inputs.length - 1]!;
-  const bits = (v: number) => (outType === 'i32' ? v | 0 : new Uint32Array(new Float32Array([v]).buffer)[0]!) >>> 0;
-  const values: Record<string, number | number[]> = { n, c0: bits(constants[0] ?? 0), c1: bits(constants[1] ?? 0), shape: padList(walk.shape) };
-  operands.forEach((v, k) => {
-    values[`off${k}`] = v.offset;
-    values[`s${k}`] = padList(walk.strides[k]!);
-  });
-  const o = inputs.length;
-  // Dense operands (stride 1, or 0 for a broadcast scalar) address element i directly, with no index arithmetic
-  // (1.5× the throughput on lavapipe); anything else walks the merged dims.
-  const dense = rank <= 1 && walk.strides.every((s) => s.length === 0 || s[0] === 0 || s[0] === 1);
-  const pattern = dense ? walk.strides.map((s) => (s.length && s[0] === 1 ? 'i' : 's')).join('') : `r${rank}`;
-  webgpu().queue.dispatch({
-    key: `ew:${op}:${inTypes.join('')}>${outType}:${pattern}`,
-    code: () => {
-      const address = dense
-        ? operands.map((_, k) => `  let off${k} = p.off${k}${pattern[k] === 'i' ? ' + i' : ''};\n`).join('')
-        : offsetsWgsl(rank, 'i', 'p.shape', operands.map((_, k) => ({ name: `off${k}`, init: `p.off${k}`, strides: `p.s${k}` })));
-      const loads = inputs.map((_, k) => `  let a${k} = in${k}[off${k}];\n`).join('');
-      const args = inputs.map((_, k) => `a${k}`);
-      return (
-        layout.wgsl() +
-        bindings(
-          inputs.map((_, k) => [`in${k}`, inTypes[k]!]),
-          [['out', outType]],
-        ) +
-        F32_MATH +
-        MAIN_1D +
-        `\n  if (i >= p.n) { return; }\n` +
-        address +
-        loads +
-        `  let c0 = bitcast<${outType}>(p.c0);\n  let c1 = bitcast<${outType}>(p.c1);\n` +
-        `  out[off${o}] = ${exprFor(op, inTypes, outType)(args, outType)};\n}\n`
-      );
+  const expr = exprFor(op, inTypes, outType);
+  webgpu().fusion.record(
+    {
+      kind: 'op',
+      key: `${op}:${inTypes.join('')}>${outType}`,
+      args: inputs.map((view) => ({ kind: 'leaf', view })),
+      type: outType,
+      constants,
+      wgsl: (args, c) => expr(args, outType, c),
     },
-    reads: storagesOf(inputs),
-    writes: storagesOf([out]),
-    params: layout.pack(values as never),
-    workgroups: grid(Math.ceil(n / WG)),
-    cost: n * operands.length,
-  });
+    out,
+  );
 }
 
 function kernelFor(op: string): Kernel {

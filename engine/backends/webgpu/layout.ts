@@ -49,19 +49,24 @@ export function broadcastWalk(views: readonly View[], shape: readonly number[]):
   );
 }
 
+/** Where a list of per-dim values lives in a parameter block: a list field's name, or the WGSL for entry d. */
+type ListAt = string | ((d: number) => string);
+
+const entry = (list: ListAt, d: number) => (typeof list === 'string' ? at(list, d) : list(d));
+
 /**
- * WGSL statements that turn the flat row-major index `flat` over a walk of `rank` dims (sizes in the list field
- * `shapeField`) into offsets: `var <name> = <init>`, then `+= coord · <stride list field>[d]` per dim. Ranks
- * are constants of the shader (kernel keys carry them), and the outermost dim needs no division.
+ * WGSL statements that turn the flat row-major index `flat` over a walk of `rank` dims (sizes in `shape`) into
+ * offsets: `var <name> = <init>`, then `+= coord · <strides>[d]` per dim. Ranks are constants of the shader
+ * (kernel keys carry them), and the outermost dim needs no division.
  */
-export function offsetsWgsl(rank: number, flat: string, shapeField: string, terms: readonly { name: string; init: string; strides: string }[]): string {
-  const lines = [`  var ${shapeField.replace(/\W/g, '_')}_rem = ${flat};`];
-  const rem = `${shapeField.replace(/\W/g, '_')}_rem`;
+export function offsetsWgsl(rank: number, flat: string, shape: ListAt, terms: readonly { name: string; init: string; strides: ListAt }[]): string {
+  const rem = `${typeof shape === 'string' ? shape.replace(/\W/g, '_') : 'flat'}_rem`;
+  const lines = [`  var ${rem} = ${flat};`];
   for (const t of terms) lines.push(`  var ${t.name} = ${t.init};`);
   for (let d = rank - 1; d >= 0; d--) {
-    const size = at(shapeField, d);
+    const size = entry(shape, d);
     lines.push(`  { let c = ${d === 0 ? rem : `${rem} % ${size}`};${d > 0 ? ` ${rem} = ${rem} / ${size};` : ''}`);
-    for (const t of terms) lines.push(`    ${t.name} += c * ${at(t.strides, d)};`);
+    for (const t of terms) lines.push(`    ${t.name} += c * ${entry(t.strides, d)};`);
     lines.push('  }');
   }
   return lines.join('\n') + '\n';

@@ -86,6 +86,9 @@ export class GpuQueue {
   private readonly staging = new Map<number, GPUBuffer[]>();
   private readonly errors: string[] = [];
 
+  /** Called before a dispatch or a read uses storages, so that pending fused values are computed (fusion.ts). */
+  beforeUse: (reads: readonly GpuStorage[], writes: readonly GpuStorage[]) => void = () => {};
+
   /** 'sleep' (the default on CPU adapters) or 'spin' (await at once, the default on GPUs). */
   waitStrategy: 'sleep' | 'spin';
   /* The wait model of the 'sleep' strategy: predicted end of the submitted work, and ms per unit of cost. */
@@ -110,6 +113,7 @@ export class GpuQueue {
   dispatch(d: Dispatch): void {
     const [x, y = 1, z = 1] = d.workgroups;
     if (x === 0 || y === 0 || z === 0) return;
+    this.beforeUse(d.reads, d.writes);
     for (const w of d.writes) {
       if (d.reads.includes(w)) throw new EngineError(`WebGPU kernel '${d.key}': a buffer is bound both read-only and read_write`);
     }
@@ -167,6 +171,7 @@ export class GpuQueue {
     const bytes = length * 4;
     const out = s.dtype === 'int32' ? new Int32Array(length) : new Float32Array(length);
     if (length === 0) return out;
+    this.beforeUse([s], []);
     const capacity = sizeClass(bytes);
     const staging =
       this.staging.get(capacity)?.pop() ?? this.device.createBuffer({ size: capacity, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
