@@ -3,16 +3,17 @@ import { afterAll, beforeAll, expect, test, vi } from 'vitest';
 import * as E from '../../engine/index.js';
 import type { Tensor } from '../../engine/index.js';
 import { webgpu } from '../../engine/backends/webgpu/context.js';
-import { forceFusedAttention } from '../../engine/backends/webgpu/tuning.js';
+import { attentionSchedule, forceAttentionSchedule, forceFusedAttention } from '../../engine/backends/webgpu/tuning.js';
 import { numel } from '../../engine/shape.js';
 import { checkGradients, cpuTensor, describeGpu, expectClose, onGpu, oracle, toGpu } from './helpers.js';
 
 /*
  * The fused attention kernels on WebGPU (engine/backends/webgpu/attention*.ts) against the CPU float64 oracle,
  * which runs the composite definition: forward values and gradients (through the fused backward) for random
- * batch dims that broadcast, L ≠ S, sizes that are not multiples of the 64-row workgroup or the 8-key block,
+ * batch dims that broadcast, L ≠ S, sizes that are not multiples of the workgroup's rows or the key block,
  * E ≠ Ev, causal or not, and each mask form; and that neither the forward nor the backward allocates anything
- * of L×S elements.
+ * of L×S elements. The forward runs in the schedule the tuning table gives this adapter ('subgroup' on
+ * lavapipe), and its values are checked in the other schedule too, where the adapter can run it.
  *
  * Sizes stay small in E and Ev: each ⌈E/4⌉, ⌈Ev/4⌉ pair is a new pipeline, and lavapipe compiles each one for
  * a long time. Error bounds: a score is a sum of E products, an output or gradient entry a sum of S (or L)
@@ -73,7 +74,7 @@ function inputsOf(c: Case): { inputs: Tensor[]; fn: (...xs: Tensor[]) => Tensor 
 const bound = (c: Case) => (c.E + c.S + c.L + 16) * 2 ** -24 * 8;
 
 describeGpu('fused scaled-dot-product attention on WebGPU vs the float64 oracle', () => {
-  // The tuning table runs attention as its composite on CPU adapters (lavapipe); the fused kernels are tested here.
+  // The tuning table runs the backward (and on some adapters the forward) as its composite; the fused kernels are tested here.
   beforeAll(() => forceFusedAttention(true));
   afterAll(() => forceFusedAttention(undefined));
 
@@ -89,6 +90,44 @@ describeGpu('fused scaled-dot-product attention on WebGPU vs the float64 oracle'
       { numRuns: 10 },
     );
     // Cold (a fresh CI machine), lavapipe compiles each new pipeline for seconds.
+  }, 300_000);
+
+  test("the forward's other schedule (values only, each schedule the adapter runs)", async () => {
+    const usual = attentionSchedule(webgpu().adapter);
+    for (const schedule of ['row', 'subgroup'] as const) {
+      forceAttentionSchedule(schedule);
+      try {
+        if (schedule === usual || attentionSchedule(webgpu().adapter) !== schedule) continue;
+        await fc.assert(
+          fc.asyncProperty(caseArb, async (c) => {
+            const { inputs, fn } = inputsOf(c);
+            const want = oracle(fn, inputs);
+            const scale = Math.max(1, ...Array.from(want, Math.abs));
+            expectClose(`attention (${schedule}) ${JSON.stringify(c)}`, await onGpu(fn, inputs), want, { atol: bound(c) * scale });
+          }),
+          { numRuns: 10 },
+        );
+      } finally {
+        forceAttentionSchedule(undefined);
+      }
+    }
+  }, 300_000);
+
+  test('head dims past one vec4 per lane: E ≠ Ev, ragged rows and keys, causal and masked', async () => {
+    // With 8 lanes, Ev = 40 gives each lane two column vec4s in the 'subgroup' schedule.
+    const q = cpuTensor([2, 37, 36], 19);
+    const k = cpuTensor([2, 45, 36], 20);
+    const v = cpuTensor([2, 45, 40], 21);
+    const bias = cpuTensor([37, 45], 22);
+    const cases: [string, (...xs: Tensor[]) => Tensor, Tensor[]][] = [
+      ['causal', (a, b, d) => E.scaledDotProductAttention(a!, b!, d!, { isCausal: true }), [q, k, v]],
+      ['additive mask', (a, b, d, m) => E.scaledDotProductAttention(a!, b!, d!, { mask: m }), [q, k, v, bias]],
+    ];
+    for (const [name, fn, inputs] of cases) {
+      const want = oracle(fn, inputs);
+      const scale = Math.max(1, ...Array.from(want, Math.abs));
+      expectClose(`attention, Ev = 40, ${name}`, await onGpu(fn, inputs), want, { atol: (36 + 45 + 37 + 16) * 2 ** -24 * 8 * scale });
+    }
   }, 300_000);
 
   test('a row whose keys are all masked gives NaN, as the composite does', async () => {

@@ -11,7 +11,9 @@ import { gpuTime, timestampsAvailable } from '../../engine/backends/webgpu/timin
 import {
   TUNING_TABLE,
   adapterClass,
+  attentionSchedule,
   clearTunedVariants,
+  forceAttentionSchedule,
   forceFusedAttention,
   forceMatmulVariant,
   matmulVariant,
@@ -36,6 +38,7 @@ const nvidia = adapter({ vendor: 'nvidia', subgroupMinSize: 32, subgroupMaxSize:
 afterEach(() => {
   forceMatmulVariant(undefined);
   forceFusedAttention(undefined);
+  forceAttentionSchedule(undefined);
   clearTunedVariants();
   delete process.env.ENGINE_TUNING_CACHE;
 });
@@ -48,13 +51,21 @@ describe('the tuning table', () => {
     expect(adapterClass({ ...lavapipe, subgroupMinSize: 4, subgroupMaxSize: 16 })).toBe('cpu');
   });
 
-  test('attention: the fused forward on GPUs, composites elsewhere and for the backward, unless forced', () => {
+  test('attention: the fused forward on GPUs and lavapipe, composites elsewhere and for the backward, unless forced', () => {
     const passes = (a: AdapterSummary) => [usesFusedAttention(a, 'forward'), usesFusedAttention(a, 'backward')];
-    expect([passes(nvidia), passes(lavapipe), passes({ ...lavapipe, features: [] })]).toEqual([[true, false], [false, false], [false, false]]);
+    expect([passes(nvidia), passes(lavapipe), passes({ ...lavapipe, features: [] })]).toEqual([[true, false], [true, false], [false, false]]);
     forceFusedAttention(true);
     expect(passes(lavapipe)).toEqual([true, true]);
     forceFusedAttention(false);
     expect(passes(nvidia)).toEqual([false, false]);
+  });
+
+  test("the fused forward's schedule: 'subgroup' where subgroups have one size on a CPU adapter, else 'row'", () => {
+    expect([nvidia, lavapipe, { ...lavapipe, features: [] }].map(attentionSchedule)).toEqual(['row', 'subgroup', 'row']);
+    forceAttentionSchedule('row');
+    expect(attentionSchedule(lavapipe)).toBe('row');
+    forceAttentionSchedule('subgroup');
+    expect(attentionSchedule(nvidia)).toBe('row');
   });
 
   test('shape classes bucket each dim', () => {

@@ -5,20 +5,23 @@ import { broadcastStrides } from '../cpu/strided.js';
 /*
  * WGSL pieces shared by the fused attention kernels (attention.ts, attention-backward.ts).
  *
- * Every kernel gives each invocation one row (a query row, or a key row in the backward's dK/dV kernel) and
- * loops over the other side's rows. The loop index is the same in all invocations of a workgroup, so the rows
- * read in the loop are read at a uniform address, which a GPU serves from cache to all lanes at once. The
- * invocation's own row and its accumulators are held as vec4 registers, in code unrolled over them (a private
- * array indexed by a loop variable is not kept in registers), so the kernels are specialised on ⌈E/4⌉ and
- * ⌈Ev/4⌉; E and Ev stay runtime values, so odd sizes share pipelines.
+ * The 'row' schedule (GPUs, and the backward everywhere) gives each invocation one row (a query row, or a key
+ * row in the backward's dK/dV kernel) and loops over the other side's rows. The loop index is the same in all
+ * invocations of a workgroup, so the rows read in the loop are read at a uniform address, which a GPU serves
+ * from cache to all lanes at once. The invocation's own row and its accumulators are held as vec4 registers, in
+ * code unrolled over them (a private array indexed by a loop variable is not kept in registers), so the kernels
+ * are specialised on ⌈E/4⌉ and ⌈Ev/4⌉; E and Ev stay runtime values, so odd sizes share pipelines.
  *
- * On lavapipe this schedule is slow: each of those loads is done lane by lane, one load per multiply-add, where
- * the matmul kernel's subgroup schedule (matmul.ts) shares each load among the lanes by subgroupBroadcast. At
- * 8 heads × 256 tokens × 64 dims it runs below the composite (matmul, softmax, matmul) there.
+ * On lavapipe that schedule is slow: each of those loads is done lane by lane, one load per multiply-add. The
+ * forward's 'subgroup' schedule (attention.ts) shares each load among a subgroup's lanes instead, as the
+ * matmul kernel's subgroup schedule does (matmul-shaders.ts).
  *
  * Rows past the end (the last workgroup of a ragged L) compute a clamped copy of the last row and store
  * nothing: no early return, so control flow stays uniform across the workgroup.
  */
+
+/** How the fused forward shares out its work (see the note at the top; tuning.ts picks one per adapter). */
+export type AttentionSchedule = 'row' | 'subgroup';
 
 /** What a specialised attention shader is compiled for: vec4s per q/k row and per v row, batch rank, the op's attributes. */
 export interface AttentionVariant {

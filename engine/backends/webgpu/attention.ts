@@ -2,20 +2,39 @@ import type { Kernel, View } from '../../backend.js';
 import type { AttentionAttrs } from '../../ops/attention.js';
 import { broadcastStrides } from '../cpu/strided.js';
 import { attentionBackwardKernel } from './attention-backward.js';
-import { KEY_BLOCK, ROWS_PER_GROUP, accumulateRow, blockScores, loadRow, maskBinding, maskStrides, storeRow, unroll, zeros, type AttentionVariant as Variant } from './attention-wgsl.js';
+import { KEY_BLOCK, ROWS_PER_GROUP, accumulateRow, blockScores, loadRow, maskBinding, maskScore, maskStrides, storeRow, unroll, zeros, type AttentionVariant as Variant } from './attention-wgsl.js';
 import type { GpuStorage } from './buffers.js';
 import { webgpu } from './context.js';
 import { coalesce, offsetsWgsl, padList } from './layout.js';
 import { ParamLayout } from './params.js';
 import { grid } from './queue.js';
+import { attentionSchedule } from './tuning.js';
 import { F32_MATH, bindings } from './wgsl.js';
 
 /*
- * Fused scaled-dot-product attention (flash attention): each invocation owns one query row and walks the keys
- * in blocks of KEY_BLOCK, keeping a running maximum m, a running sum l of exp(score − m) and the output row
- * rescaled whenever m grows (the online softmax), so the L×S scores never exist in memory. Batch dims
- * broadcast through per-operand strides; the mask is read through its broadcast strides too. The backward is
- * in attention-backward.ts.
+ * Fused scaled-dot-product attention (flash attention): the keys are walked in blocks, keeping per query row a
+ * running maximum m, a running sum l of exp(score − m) and the output row rescaled whenever m grows (the online
+ * softmax), so the L×S scores never exist in memory. Batch dims broadcast through per-operand strides; the mask
+ * is read through its broadcast strides too. The backward is in attention-backward.ts.
+ *
+ * Two schedules share out the work (tuning.ts picks one per adapter):
+ * - 'row' (GPUs): each invocation owns one query row and walks the keys in blocks of KEY_BLOCK, reading each
+ *   key row at an address uniform across the workgroup (see attention-wgsl.ts).
+ * - 'subgroup' (CPU adapters with one fixed subgroup size SG): a workgroup is one subgroup owning ROW_SLOTS·SG
+ *   query rows, and walks the keys in blocks of 4·SG, lane l scoring keys s0 + l + SG·c (c < 4, a vec4 of
+ *   scores per query row). For the scores, per e each lane loads its four keys' K[s, e] and ROW_SLOTS query
+ *   values, which reach the other lanes by subgroupBroadcast. For P·V, lane l owns output columns
+ *   4·(l + SG·j) + c; per key it loads those of V's row and takes each row's weight from the lane that scored
+ *   the key by subgroupShuffle. Each row's block maximum is a subgroupMax, so all lanes rescale alike; each
+ *   lane keeps its own part of l, summed at the end. Nothing is unrolled over E, and over Ev only by a lane's
+ *   column vec4s (⌈Ev/4SG⌉), which keeps lavapipe's compile to seconds at head dim 64.
+ *
+ * Why 'subgroup' on lavapipe: llvmpipe loads storage at a lane-varying address in a loop over the lanes (a
+ * bounds check and a branch per lane), and at a uniform address inside a loop through a branch per load, so
+ * what counts is multiply-adds per load. 'row' does one load per multiply-add; here a lane's load feeds about
+ * 11 of the scores' (ROW_SLOTS = 2, SG = 8) and 16 of P·V's. Measured at 8 heads × 256 tokens × 64 dims, in
+ * one process: uniform query loads in place of the broadcasts ran 3× slower; 4 row slots ran about as fast as
+ * 2 but took lavapipe 20–40 s to compile; vec4 loads along e (aligned operands) gained nothing.
  */
 
 const params = new ParamLayout({
@@ -88,6 +107,104 @@ ${storeRow('O', 'acc', ev4, '(batch * p.L + row) * p.Ev', 'p.Ev', 'inv')}  }
   );
 }
 
+/*
+ * Queue cost (queue.ts) per multiply-add, in the units where matmul counts 1/8 per multiply-add: the 'subgroup'
+ * schedule runs at about matmul's speed on lavapipe; 'row' is several times slower there.
+ */
+const SUBGROUP_COST = 1 / 8;
+const ROW_COST = 2;
+
+/** Query rows per lane in the 'subgroup' schedule: each key value loaded feeds this many rows per lane. */
+const ROW_SLOTS = 2;
+
+/** Keys per lane in a key block of the 'subgroup' schedule: one vec4 of scores per query row. */
+const KEYS_PER_LANE = 4;
+
+/** The 'subgroup' schedule for subgroups of SG lanes, each holding `quads` vec4s of every output row (see the top). */
+function subgroupForwardShader({ rank, attrs }: Variant, SG: number, quads: number): string {
+  const rows = ROW_SLOTS * SG;
+  const block = KEYS_PER_LANE * SG;
+  const perRow = (body: (r: number) => string) => unroll(rows, body);
+  const perQuad = (body: (j: number) => string) => unroll(quads, body);
+  return (
+    'enable subgroups;\n' +
+    params.wgsl() +
+    bindings([['Q', 'f32'], ['K', 'f32'], ['V', 'f32'], ...maskBinding(attrs.mask)], [['O', 'f32']]) +
+    F32_MATH +
+    `
+/** The score x of query t and key s, masked (−∞ where the key is hidden or past the end). */
+fn masked(score: f32, t: u32, s: u32, baseM: u32) -> f32 {
+  var x = score;
+  ${maskScore(attrs)}if (s >= p.S) { x = -inf_f32(); }
+  return x;
+}
+
+@compute @workgroup_size(${SG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
+  let flat = wid.y * nwg.x + wid.x;
+  if (flat >= p.batches * p.rowBlocks) { return; }
+  let batch = flat / p.rowBlocks;
+  let t0 = (flat % p.rowBlocks) * ${rows}u;
+${offsetsWgsl(rank, 'batch', 'p.shape', [
+  { name: 'baseQ', init: 'p.offQ', strides: 'p.sQ' },
+  { name: 'baseK', init: 'p.offK', strides: 'p.sK' },
+  { name: 'baseV', init: 'p.offV', strides: 'p.sV' },
+  { name: 'baseM', init: 'p.offM', strides: 'p.sM' },
+])}
+  // This lane loads query row t0 + i·SG + lane for the others (rows past the end load the last row, and store
+  // nothing), and reads and writes output columns cols<j>.
+${unroll(ROW_SLOTS, (i) => `  let qAt${i} = baseQ + min(t0 + ${i * SG}u + lane, p.L - 1u) * p.E;\n`)}${perQuad(
+      (j) => `  let cols${j} = min(vec4<u32>(4u * (lane + ${j * SG}u)) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.Ev - 1u));\n`,
+    )}${perRow((r) => `  var m${r} = -inf_f32();\n  var l${r} = 0.0;\n${zeros(`acc${r}_`, quads)}`)}  // Causal: no query of this workgroup sees a key past its last row.
+  let keys = ${attrs.isCausal ? `min(p.S, t0 + ${rows}u)` : 'p.S'};
+  for (var s0 = 0u; s0 < keys; s0 += ${block}u) {
+    let s = vec4<u32>(s0 + lane) + vec4<u32>(0u, ${SG}u, ${2 * SG}u, ${3 * SG}u);
+    let kAt = vec4<u32>(baseK) + min(s, vec4<u32>(p.S - 1u)) * p.E;
+${perRow((r) => `    var x${r} = vec4<f32>();\n`)}    for (var e = 0u; e < p.E; e++) {
+      let k = vec4<f32>(K[kAt.x + e], K[kAt.y + e], K[kAt.z + e], K[kAt.w + e]);
+${unroll(ROW_SLOTS, (i) => `      let q${i} = Q[qAt${i} + e];\n`)}${perRow(
+      (r) => `      x${r} = fma(vec4<f32>(subgroupBroadcast(q${Math.floor(r / SG)}, ${r % SG}u)), k, x${r});\n`,
+    )}    }
+${perRow(
+  (r) => `    {
+      let t = min(t0 + ${r}u, p.L - 1u);
+      let y = x${r} * p.scale;
+      let z = vec4<f32>(masked(y.x, t, s.x, baseM), masked(y.y, t, s.y, baseM), masked(y.z, t, s.z, baseM), masked(y.w, t, s.w, baseM));
+      let mNew = max(m${r}, subgroupMax(max(max(z.x, z.y), max(z.z, z.w))));
+      // While every score so far is −∞ there is nothing to add (and exp(−∞ − (−∞)) would be NaN).
+      let seen = mNew != -inf_f32();
+      let rescale = select(1.0, exp(m${r} - mNew), seen);
+      x${r} = select(vec4<f32>(), exp(z - mNew), seen);
+      l${r} = l${r} * rescale + dot(x${r}, vec4<f32>(1.0));
+${perQuad((j) => `      acc${r}_${j} *= rescale;\n`)}      m${r} = mNew;
+    }
+`,
+)}    // Key s0 + k was scored by lane k % SG, in component k / SG of its vec4; keys past the end are skipped.
+    for (var k = 0u; k < min(${block}u, keys - s0); k++) {
+      let vAt = baseV + (s0 + k) * p.Ev;
+${perQuad((j) => `      let v${j} = vec4<f32>(V[vAt + cols${j}.x], V[vAt + cols${j}.y], V[vAt + cols${j}.z], V[vAt + cols${j}.w]);\n`)}      let c = k / ${SG}u;
+      let owner = k % ${SG}u;
+${perRow((r) => `      { let w = vec4<f32>(subgroupShuffle(x${r}[c], owner));\n${perQuad((j) => `        acc${r}_${j} = fma(w, v${j}, acc${r}_${j});\n`)}      }\n`)}    }
+  }
+${perRow(
+  (r) => `  {
+    // A row with every key masked has l = 0 and gets NaN, as the composite's softmax gives; no keys at all give 0.
+    let l = subgroupAdd(l${r});
+    let t = t0 + ${r}u;
+    if (t < p.L) {
+      let inv = select(1.0 / l, 0.0, p.S == 0u);
+${perQuad(
+  (j) => `      { let y = acc${r}_${j} * inv;
+        for (var c = 0u; c < 4u; c++) { let col = 4u * (lane + ${j * SG}u) + c; if (col < p.Ev) { O[(batch * p.L + t) * p.Ev + col] = y[c]; } } }
+`,
+)}    }
+  }
+`,
+)}}
+`
+  );
+}
+
 /** inputs q [..., L, E], k [..., S, E], v [..., S, Ev] (contiguous, batch dims broadcast) and the mask; output [batch..., L, Ev]. */
 const attentionForward: Kernel<AttentionAttrs> = ([q, k, v, mask], [out], attrs) => {
   const [L, E] = q!.shape.slice(-2) as [number, number];
@@ -99,11 +216,15 @@ const attentionForward: Kernel<AttentionAttrs> = ([q, k, v, mask], [out], attrs)
   const m = maskStrides(mask, batchShape, L, S);
   const walk = coalesce(batchShape, [along(q!, L, E), along(k!, S, E), along(v!, S, Ev), m.batch]);
   const variant: Variant = { e4: Math.max(1, Math.ceil(E / 4)), ev4: Math.ceil(Ev / 4), rank: walk.shape.length, attrs };
-  const rowBlocks = Math.ceil(L / ROWS_PER_GROUP);
-  const { queue } = webgpu();
+  const { queue, adapter } = webgpu();
+  const SG = adapter.subgroupMinSize;
+  const quads = Math.ceil(Ev / (4 * SG));
+  const bySubgroup = attentionSchedule(adapter) === 'subgroup';
+  const rowBlocks = Math.ceil(L / (bySubgroup ? ROW_SLOTS * SG : ROWS_PER_GROUP));
+  const kind = `${variant.rank}:${attrs.mask}:${attrs.isCausal}`;
   queue.dispatch({
-    key: `attention:${variant.e4}:${variant.ev4}:${variant.rank}:${attrs.mask}:${attrs.isCausal}`,
-    code: () => forwardShader(variant),
+    key: bySubgroup ? `attention:subgroup${SG}:${quads}:${kind}` : `attention:${variant.e4}:${variant.ev4}:${kind}`,
+    code: () => (bySubgroup ? subgroupForwardShader(variant, SG, quads) : forwardShader(variant)),
     reads: [q!, k!, v!, ...(mask ? [mask] : [])].map((t) => t.storage as GpuStorage),
     writes: [out!.storage as GpuStorage],
     params: params.pack({
@@ -127,7 +248,7 @@ const attentionForward: Kernel<AttentionAttrs> = ([q, k, v, mask], [out], attrs)
       sM: padList(walk.strides[3]!),
     }),
     workgroups: grid(batches * rowBlocks),
-    cost: batches * L * S * (E + Ev) * 2,
+    cost: batches * L * S * (E + Ev) * (bySubgroup ? SUBGROUP_COST : ROW_COST),
   });
 };
 
