@@ -40,6 +40,11 @@ export interface Backend {
   /** Present where reading back needs no waiting (CPU). */
   readSync?(storage: Storage, offset: number, length: number): TypedArray;
   kernel(op: string): Kernel | undefined;
+  /**
+   * Present where a backend may defer computing a kernel's output (WebGPU fuses elementwise chains lazily):
+   * computes `storage`'s value now, so that what it was computed from can be freed.
+   */
+  realize?(storage: Storage): void;
 }
 
 const backends = new Map<string, Backend>();

@@ -14,7 +14,7 @@ export { listOps, getOp, type OpDef } from './op.js';
 export { noGrad, enableGrad, isGradEnabled, setAnomalyMode, detectAnomaly } from './autograd/mode.js';
 export { grad, vjp, jvp, hvp, type GradOptions } from './autograd/functional.js';
 export { Generator, manualSeed, defaultGenerator } from './random.js';
-export { scope, liveTensors, setLeakTracking } from './memory.js';
+export { scope, liveTensors, realize, setLeakTracking } from './memory.js';
 export * from './gradcheck/index.js';
 export * from './safetensors.js';
 export {

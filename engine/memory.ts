@@ -15,6 +15,15 @@ export function trackInScope(t: Tensor): void {
   scopes.getStore()?.created.push(t);
 }
 
+/**
+ * Computes `t` now where its backend defers work (WebGPU's lazily fused elementwise chains) and returns it. For
+ * long-lived tensors such as optimiser state: computed, they no longer hold on to the buffers they came from.
+ */
+export function realize(t: Tensor): Tensor {
+  t.backend.realize?.(t.storage);
+  return t;
+}
+
 /** Runs `fn`, then disposes every tensor it created that is not part of its result. Works with async `fn`. */
 export function scope<T>(fn: () => T): T {
   const s: Scope = { created: [] };

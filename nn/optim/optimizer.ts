@@ -1,5 +1,5 @@
 import { EngineError, fmtShape } from '../../engine/errors.js';
-import { type Tensor, cast, clone, noGrad, scope } from '../../engine/index.js';
+import { type Tensor, cast, clone, noGrad, realize, scope } from '../../engine/index.js';
 import { shapesEqual } from '../../engine/shape.js';
 import { assign } from '../inplace.js';
 import { zeroGrad } from '../module.js';
@@ -143,10 +143,14 @@ export function keep(t: Tensor): Tensor {
   return t;
 }
 
-/** Replaces a state tensor by its new value, freeing the old one. */
+/**
+ * Replaces a state tensor by its new value, freeing the old one. The value is computed at once where a backend
+ * defers work (see `realize`): otherwise, on WebGPU, a moment would hold its previous value and the gradient
+ * until the next step read it.
+ */
 export function replaceState(state: ParamState, name: string, value: Tensor): Tensor {
   const old = state.tensors[name];
-  state.tensors[name] = keep(value);
+  state.tensors[name] = keep(realize(value));
   if (old && old !== value) old.dispose();
   return value;
 }

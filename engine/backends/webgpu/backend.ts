@@ -54,6 +54,9 @@ export function makeWebGPUBackend(): Backend {
       if (data.length) device.queue.writeBuffer(storage.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
       return storage;
     },
+    realize(storage: Storage): void {
+      webgpu().fusion.compute([storage as GpuStorage]);
+    },
     read(storage: Storage, offset: number, length: number): Promise<TypedArray> {
       return webgpu().queue.read(storage as GpuStorage, offset, length);
     },
