@@ -78,6 +78,9 @@ describeGpu('conv2d on WebGPU vs the float64 oracle', () => {
       forceConvChunkBudget(budget);
       await fc.assert(fc.asyncProperty(caseArb, fc.nat(), checkCase), { numRuns: 3 });
     }
+    // Chunks of 3 pixels (54 patch elements) start mid-row of a 4×5 output, with stride 2 and dilation 2.
+    forceConvChunkBudget(54);
+    await checkCase({ x: [1, 2, 9, 11], w: [3, 2, 3, 3], opts: { stride: [2, 2], padding: 1, dilation: [1, 2] } }, 5);
   });
 
   test('the weight gradient with its K in slices, summed afterwards, also across chunks', async () => {

@@ -108,12 +108,20 @@ function geometryValues(g: Geometry) {
 }
 
 const im2colParams = new ParamLayout({
-  n: 'u32', G: 'u32', chunkPixels: 'u32', p0: 'u32', offX: 'u32', sImage: 'u32', sGroup: 'u32', sTap: 'u32', ...geometryFields,
+  n: 'u32', G: 'u32', chunkPixels: 'u32', p0: 'u32', oh0: 'u32', rows: 'u32', offX: 'u32', sImage: 'u32', sGroup: 'u32', sTap: 'u32',
+  ...geometryFields,
 });
 
-/** P[image][group][tap][pixel] of the chunk = x under that tap at that pixel, or 0 in the padding. */
+/**
+ * P[image][group][tap][pixel] of the chunk = x under that tap at that pixel, or 0 in the padding. An invocation
+ * fills the kh·kw taps of one input channel along one output row, stepping through the row: integer division
+ * (scalarised on lavapipe's SIMD lanes, where it made the copy three times as slow as the GEMM after it) happens
+ * once per invocation, not once per element.
+ */
 function im2col(x: View, g: Geometry, chunk: Chunk, patches: GpuStorage, layout: PatchLayout): void {
-  const n = chunk.images * g.groups * g.taps * chunk.pixels;
+  const oh0 = Math.floor(chunk.p0 / g.outWidth);
+  const rows = Math.floor((chunk.p0 + chunk.pixels - 1) / g.outWidth) - oh0 + 1;
+  const n = chunk.images * g.groups * g.cg * rows;
   webgpu().queue.dispatch({
     key: 'conv:im2col',
     code: () =>
@@ -122,34 +130,42 @@ function im2col(x: View, g: Geometry, chunk: Chunk, patches: GpuStorage, layout:
       MAIN_1D +
       `
   if (i >= p.n) { return; }
-  let pixel = i % p.chunkPixels;
-  var rest = i / p.chunkPixels;
-  let tap = rest % p.taps;
-  rest = rest / p.taps;
+  let oh = p.oh0 + i % p.rows;
+  var rest = i / p.rows;
+  let cIn = rest % p.cg;
+  rest = rest / p.cg;
   let group = rest % p.G;
   let image = rest / p.G;
-  let c = group * p.cg + tap / (p.kh * p.kw);
-  let ki = (tap / p.kw) % p.kh;
-  let kj = tap % p.kw;
-  let q = p.p0 + pixel;
-  let ih = i32((q / p.Wo) * p.sh + ki * p.dh) - i32(p.top);
-  let iw = i32((q % p.Wo) * p.sw + kj * p.dw) - i32(p.left);
-  var v = 0.0;
-  if (ih >= 0 && ih < i32(p.H) && iw >= 0 && iw < i32(p.W)) {
-    v = x[p.offX + ((image * p.C + c) * p.H + u32(ih)) * p.W + u32(iw)];
+  let plane = p.offX + (image * p.C + group * p.cg + cIn) * p.H * p.W;
+  let firstTap = image * p.sImage + group * p.sGroup + cIn * p.kh * p.kw * p.sTap;
+  // The pixels of this row within the chunk.
+  let qStart = max(oh * p.Wo, p.p0);
+  let qEnd = min((oh + 1u) * p.Wo, p.p0 + p.chunkPixels);
+  for (var ki = 0u; ki < p.kh; ki++) {
+    let ih = i32(oh * p.sh + ki * p.dh) - i32(p.top);
+    let rowInside = ih >= 0 && ih < i32(p.H);
+    let xRow = plane + u32(clamp(ih, 0, i32(p.H) - 1)) * p.W;
+    for (var kj = 0u; kj < p.kw; kj++) {
+      let to = firstTap + (ki * p.kw + kj) * p.sTap;
+      var iw = i32((qStart - oh * p.Wo) * p.sw + kj * p.dw) - i32(p.left);
+      for (var q = qStart; q < qEnd; q++) {
+        let inside = rowInside && iw >= 0 && iw < i32(p.W);
+        P[to + (q - p.p0)] = select(0.0, x[xRow + u32(clamp(iw, 0, i32(p.W) - 1))], inside);
+        iw += i32(p.sw);
+      }
+    }
   }
-  P[image * p.sImage + group * p.sGroup + tap * p.sTap + pixel] = v;
 }
 `,
     reads: [x.storage as GpuStorage],
     writes: [patches],
     params: im2colParams.pack({
-      n, G: g.groups, chunkPixels: chunk.pixels, p0: chunk.p0,
+      n, G: g.groups, chunkPixels: chunk.pixels, p0: chunk.p0, oh0, rows,
       offX: x.offset + chunk.n0 * g.channels * g.height * g.width,
       sImage: layout.image, sGroup: layout.group, sTap: layout.tap, ...geometryValues(g),
     }),
     workgroups: grid(Math.ceil(n / WG)),
-    cost: n * 2,
+    cost: chunk.images * g.groups * g.taps * chunk.pixels * 2,
   });
 }
 
@@ -159,12 +175,18 @@ const col2imParams = new ParamLayout({
 
 /**
  * The adjoint of im2col, as a gather: each input pixel of the chunk's images sums the patch gradients of every
- * tap that read it (within the chunk's pixels), in a fixed order; `accumulate` adds to what is there.
+ * tap that read it (within the chunk's pixels), in a fixed order; `accumulate` adds to what is there. With unit
+ * strides the shader has no per-tap division (scalarised on lavapipe's SIMD lanes).
  */
 function col2im(dP: GpuStorage, g: Geometry, chunk: Chunk, dx: View, layout: PatchLayout, accumulate: boolean): void {
   const n = chunk.images * g.channels * g.height * g.width;
+  const unitStride = g.attrs.stride[0] === 1 && g.attrs.stride[1] === 1;
+  // Output coordinate `o` of input coordinate `v` under a tap, if the tap's stride lands on it.
+  const strided = (v: string, s: string, limit: string) =>
+    unitStride ? `${v} < 0 || u32(${v}) >= ${limit}` : `${v} < 0 || u32(${v}) % ${s} != 0u || u32(${v}) / ${s} >= ${limit}`;
+  const outAt = (v: string, s: string) => (unitStride ? `u32(${v})` : `u32(${v}) / ${s}`);
   webgpu().queue.dispatch({
-    key: 'conv:col2im',
+    key: `conv:col2im${unitStride ? ':unit-stride' : ''}`,
     code: () =>
       col2imParams.wgsl() +
       bindings([['dP', 'f32']], [['dx', 'f32']]) +
@@ -181,11 +203,11 @@ function col2im(dP: GpuStorage, g: Geometry, chunk: Chunk, dx: View, layout: Pat
   var acc = 0.0;
   for (var ki = 0u; ki < p.kh; ki++) {
     let y = i32(h + p.top) - i32(ki * p.dh);
-    if (y < 0 || u32(y) % p.sh != 0u || u32(y) / p.sh >= p.Ho) { continue; }
+    if (${strided('y', 'p.sh', 'p.Ho')}) { continue; }
     for (var kj = 0u; kj < p.kw; kj++) {
       let x = i32(w + p.left) - i32(kj * p.dw);
-      if (x < 0 || u32(x) % p.sw != 0u || u32(x) / p.sw >= p.Wo) { continue; }
-      let q = (u32(y) / p.sh) * p.Wo + u32(x) / p.sw;
+      if (${strided('x', 'p.sw', 'p.Wo')}) { continue; }
+      let q = ${outAt('y', 'p.sh')} * p.Wo + ${outAt('x', 'p.sw')};
       if (q < p.p0 || q >= p.p0 + p.chunkPixels) { continue; }
       let tap = ((c % p.cg) * p.kh + ki) * p.kw + kj;
       acc += dP[image * p.sImage + group * p.sGroup + tap * p.sTap + (q - p.p0)];
