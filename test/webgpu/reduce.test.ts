@@ -184,9 +184,22 @@ describeGpu('reductions on WebGPU vs the float64 oracle', () => {
   });
 
   test('softmax and log_softmax of rows with −∞, only −∞, +∞ or NaN follow the CPU, under every row schedule', async () => {
-    // Rows of 40, long enough for every lane of a subgroup and thread of a workgroup to hold some of the row.
-    const row = (...v: number[]) => [...v, ...new Array<number>(40 - v.length).fill(0.5)];
-    const special = E.fromArray([...row(0, -Infinity, 1), ...new Array<number>(40).fill(-Infinity), ...row(1, Infinity, 0), ...row(3, NaN, 1)], [4, 40]);
+    // Rows of 44, long enough for every lane of a subgroup and thread of a workgroup to hold some of the row, and
+    // 11 vec4s where rows are read as vec4s two at a time, so that values at the end meet the odd last step.
+    const row = (...v: number[]) => [...v, ...new Array<number>(44 - v.length).fill(0.5)];
+    const rowEnding = (...v: number[]) => row(...v.reverse()).reverse();
+    const rows = [
+      row(0, -Infinity, 1),
+      new Array<number>(44).fill(-Infinity),
+      row(1, Infinity, 0),
+      row(1, Infinity, 0, Infinity),
+      row(3, NaN, 1),
+      rowEnding(NaN),
+      rowEnding(2, Infinity),
+      [...new Array<number>(43).fill(-Infinity), 100],
+      rowEnding(-80, 0, 80),
+    ];
+    const special = E.fromArray(rows.flat(), [rows.length, 44]);
     const schedules = fixedSubgroupSize(webgpu().adapter) ? (['thread', 'group', 'subgroup'] as const) : (['thread', 'group'] as const);
     for (const schedule of schedules) {
       forceRowSchedule(schedule);

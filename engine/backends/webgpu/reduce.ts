@@ -246,11 +246,12 @@ function kernelFor(op: ReduceOp): Kernel<ReduceAttrs> {
 }
 
 /**
- * Fused softmax and log_softmax along `dim`: one online pass for the row's maximum and Σ exp(x − max), one to
- * write (see rows.ts). Autograd differentiates the composite definitions in engine/ops/reduce.ts.
+ * Fused softmax and log_softmax along `dim`: one online pass for the row's maximum and Σ exp(x − shift), one to
+ * write (see rows.ts); softmax multiplies by 1 / Σ, computed once per row, rather than divide each element.
+ * Autograd differentiates the composite definitions in engine/ops/reduce.ts.
  */
 function softmaxKernel(log: boolean): Kernel<{ dim: number }> {
-  const op: RowOp = { key: log ? 'log_softmax' : 'softmax', passes: [SOFTMAX_PASS], write: log ? 'v - row_max - log_(row_sum)' : 'exp(v - row_max) / row_sum', extras: [] };
+  const op: RowOp = { key: log ? 'log_softmax' : 'softmax', passes: [SOFTMAX_PASS], write: log ? 'v - row_shift - log_(row_sum)' : 'exp(v - row_shift) * (1.0 / row_sum)', extras: [] };
   return ([x], [out], { dim }) => {
     const len = x!.shape[dim] ?? 1;
     const inner = x!.shape.slice(dim + 1).reduce((a, b) => a * b, 1);

@@ -25,12 +25,21 @@ import { F32_MATH, MAIN_1D, WG, bindings } from './wgsl.js';
  * - a workgroup per row whose threads take strided parts of it and combine their statistics in workgroup memory.
  *
  * On lavapipe (subgroups of 8, run as one SIMD vector) llvmpipe loads and stores storage lane by lane whatever
- * the addresses, at a cost per access nearly independent of its width: what counts is accesses per element.
- * Hence vec4 rows, and no subgroup per row when rows are many (it makes as many accesses, plus a cross-lane
- * combine). Softmax over (16384, 256), CPU time per call on a 2-vCPU EPYC at load 15–20, variants interleaved
- * in one process: thread 36–50 ms, thread with vec4 rows 29 ms (wall time halved), subgroup 39–53 ms, workgroup
- * 1100–1300 ms (barriers are coroutine switches there). Keeping each lane's part of a row in registers, or vec4
- * loads at one address shared by all lanes of a subgroup, were slower.
+ * the addresses, each component behind its own bounds check, plus a fixed cost per lane and access: accesses
+ * per element dominate. Hence vec4 rows, and no subgroup per row when rows are many (it makes as many accesses,
+ * plus a cross-lane combine). Softmax over (16384, 256), CPU time per call on a 2-vCPU EPYC at load 15–20,
+ * variants interleaved in one process: thread 36–50 ms, thread with vec4 rows 29 ms (wall time halved),
+ * subgroup 39–53 ms, workgroup 1100–1300 ms (barriers are coroutine switches there). Keeping each lane's part of
+ * a row in registers, or vec4 loads at one address shared by all lanes of a subgroup, were slower.
+ *
+ * Where a vector holds 8 rows a branch runs both its sides, so the softmax pass is branch-free, and folds two
+ * vec4s a step (one rescale per 8 elements). Same shape, interleaved, CPU time of lavapipe's threads at load 3–6,
+ * relative to the earlier branchy online pass (17–26 ms a call): 0.78–0.87 (wall 13–16 ms in the bench); one
+ * vec4 a step 0.83–0.87. What is left is mostly memory access: a read-only pass alone costs 0.33, a vec4 copy
+ * 0.49. Not kept: three passes (max, Σ exp, write: one more read) 1.0; the whole row held in registers (one
+ * read, unrolled for one row length) 1.4–1.8, and at rows of 64 only 0.93 of the branch-free pass; each lane's
+ * vec4 taken from eight loads at subgroup-uniform addresses 4.7 (llvmpipe does not see the addresses as uniform,
+ * and loads lane by lane eight times); reading mat4x4s instead of vec4s saved 5–8% of a read, within the noise.
  */
 
 /** One pass of statistics over a row: a vec2<f32> state per thread, updated per element, then combined. */
@@ -39,7 +48,13 @@ export interface RowPass {
   init: string;
   /** Statements updating `acc` (vec2f) with element `v` (f32); earlier passes' results are in scope. */
   update: string;
-  /** How two partial states merge: sums add, softmax states (max, Σ exp(x − max)) rescale. */
+  /**
+   * Where rows are read as vec4s: statements updating `acc` with the vec4f values named `qs`, consecutive elements
+   * (two vec4s a step, one in the last step of an odd count), so that a pass may fold them in at once. Without
+   * it, `update` runs on each element.
+   */
+  updateVec4s?: (qs: string[]) => string;
+  /** How two partial states merge: sums add, softmax states (max, Σ exp(x − shift)) rescale to a common shift. */
   combine: 'sum' | 'softmax';
   /** Statements deriving this pass's results from `total` (the row's state), e.g. `let mean = total.x / len;`. */
   result: string;
@@ -70,11 +85,16 @@ export function extra(name: string, k: number, index: string): string {
 
 const COMBINE = `
 fn combine_sum(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> { return a + b; }
-// Σ exp(x − old_max) rescaled to Σ exp(x − new_max); equal maxima need no factor, even at ±∞ (exp would give NaN).
-fn rescale(sum: f32, old_max: f32, new_max: f32) -> f32 { return sum * select(exp(old_max - new_max), 1.0, old_max == new_max); }
+// Softmax states (max, Σ exp(x − shift(max))) shift by the max where it is finite, else by 0, as the composite
+// softmax does: a row of −∞ sums exp(−∞) = 0, a row with +∞ sums ∞, and exp never sees ∞ − ∞.
+fn softmax_shift(m: f32) -> f32 { return select(m, 0.0, abs(m) == inf_f32()); }
+// The factor taking a sum from the shift of old_max to that of new_max ≥ old_max. Where the max grows to +∞ the
+// shift falls to 0 and the exact factor may overflow; 1 serves as well, since the sum becomes ∞ anyway.
+fn softmax_rescale(old_max: f32, new_max: f32) -> f32 { return exp(min(softmax_shift(old_max) - softmax_shift(new_max), 0.0)); }
+fn any_nan4(q: vec4<f32>) -> bool { return any((bitcast<vec4<u32>>(q) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x7f800000u)); }
 fn combine_softmax(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
   let m = max(a.x, b.x);
-  return vec2<f32>(m, rescale(a.y, a.x, m) + rescale(b.y, b.x, m));
+  return vec2<f32>(m, a.y * softmax_rescale(a.x, m) + b.y * softmax_rescale(b.x, m));
 }
 `;
 
@@ -82,7 +102,7 @@ fn combine_softmax(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
 const COMBINE_SUBGROUP = `
 fn combine_softmax_subgroup(a: vec2<f32>) -> vec2<f32> {
   let m = subgroupMax(a.x);
-  return vec2<f32>(m, subgroupAdd(rescale(a.y, a.x, m)));
+  return vec2<f32>(m, subgroupAdd(a.y * softmax_rescale(a.x, m)));
 }
 `;
 
@@ -177,14 +197,29 @@ ${passes}
  */
 function threadPerAlignedRow(op: RowOp): string {
   const each = (body: (c: number) => string) => [0, 1, 2, 3].map((c) => `      { let j = 4u * k + ${c}u; let v = q[${c}];\n${body(c)}\n      }`).join('\n');
+  const walk = (pass: RowPass) => {
+    if (!pass.updateVec4s) {
+      return `    for (var k = 0u; k < p.len / 4u; k++) {
+      let q = x[base + k];
+${each(() => pass.update)}
+    }`;
+    }
+    return `    let n = p.len / 4u;
+    for (var k = 0u; k + 1u < n; k += 2u) {
+      let q0 = x[base + k];
+      let q1 = x[base + k + 1u];
+${pass.updateVec4s(['q0', 'q1'])}
+    }
+    if (n % 2u == 1u) {
+      let q0 = x[base + n - 1u];
+${pass.updateVec4s(['q0'])}
+    }`;
+  };
   const passes = op.passes
     .map(
       (pass) => `  {
     var acc = ${pass.init};
-    for (var k = 0u; k < p.len / 4u; k++) {
-      let q = x[base + k];
-${each(() => pass.update)}
-    }
+${walk(pass)}
     total = acc;
   }
 ${pass.result}`,
@@ -287,15 +322,24 @@ export function rowKernel(op: RowOp, x: View, out: View, rows: number, len: numb
 }
 
 /**
- * The passes of a softmax: the row's maximum and Σ exp(x − max), in one online pass. A NaN makes the sum NaN
- * (tested by its bits: compilers may assume that comparisons never see NaN) and stays out of the maximum.
+ * The passes of a softmax: the row's maximum and Σ exp(x − shift), shift = softmax_shift(max), in one online pass.
+ * A NaN makes the sum NaN (tested by its bits: compilers may assume that comparisons never see NaN). Branch-free:
+ * where a SIMD vector holds several rows, as on CPU adapters, both sides of a branch run. Rows read as vec4s take
+ * one rescale per eight elements.
  */
 export const SOFTMAX_PASS: RowPass = {
   init: 'vec2<f32>(-inf_f32(), 0.0)',
-  // A −∞ element adds nothing; skipping it also avoids exp(−∞ − (−∞)) = NaN while the running max is still −∞.
   update:
-    '      if (is_nan(v)) { acc.y = nan_f32(); } else if (v > acc.x) { acc = vec2<f32>(v, rescale(acc.y, acc.x, v) + 1.0); }' +
-    ' else if (v != -inf_f32()) { acc.y += exp(v - acc.x); }',
+    '      let m = max(acc.x, v);\n' +
+    '      acc = vec2<f32>(m, select(acc.y * softmax_rescale(acc.x, m) + exp(v - softmax_shift(m)), nan_f32(), is_nan(v)));',
+  updateVec4s: (qs) => {
+    const max = qs.reduce((a, q) => `max(${a}, ${q})`);
+    return `      let h = ${max};
+      let m = max(acc.x, max(max(h.x, h.y), max(h.z, h.w)));
+      let shift = softmax_shift(m);
+      let e = ${qs.map((q) => `exp(${q} - shift)`).join(' + ')};
+      acc = vec2<f32>(m, select(acc.y * softmax_rescale(acc.x, m) + (e.x + e.y) + (e.z + e.w), nan_f32(), ${qs.map((q) => `any_nan4(${q})`).join(' | ')}));`;
+  },
   combine: 'softmax',
-  result: '  let row_max = total.x;\n  let row_sum = total.y;',
+  result: '  let row_shift = softmax_shift(total.x);\n  let row_sum = total.y;',
 };
