@@ -5,15 +5,15 @@ import type { Tensor } from '../../engine/index.js';
 import { webgpu } from '../../engine/backends/webgpu/context.js';
 import { attentionSchedule, forceAttentionSchedule, forceFusedAttention } from '../../engine/backends/webgpu/tuning.js';
 import { numel } from '../../engine/shape.js';
-import { checkGradients, cpuTensor, describeGpu, expectClose, onGpu, oracle, toGpu } from './helpers.js';
+import { checkGradients, cpuTensor, describeGpu, expectClose, gradients, onGpu, oracle, toGpu } from './helpers.js';
 
 /*
  * The fused attention kernels on WebGPU (engine/backends/webgpu/attention*.ts) against the CPU float64 oracle,
  * which runs the composite definition: forward values and gradients (through the fused backward) for random
  * batch dims that broadcast, L ≠ S, sizes that are not multiples of the workgroup's rows or the key block,
  * E ≠ Ev, causal or not, and each mask form; and that neither the forward nor the backward allocates anything
- * of L×S elements. The forward runs in the schedule the tuning table gives this adapter ('subgroup' on
- * lavapipe), and its values are checked in the other schedule too, where the adapter can run it.
+ * of L×S elements. The kernels run in the schedule the tuning table gives this adapter ('subgroup' on
+ * lavapipe), and are checked in the other schedule too, where the adapter can run it.
  *
  * Sizes stay small in E and Ev: each ⌈E/4⌉, ⌈Ev/4⌉ pair is a new pipeline, and lavapipe compiles each one for
  * a long time. Error bounds: a score is a sum of E products, an output or gradient entry a sum of S (or L)
@@ -65,8 +65,9 @@ function inputsOf(c: Case): { inputs: Tensor[]; fn: (...xs: Tensor[]) => Tensor 
     return { inputs: [q, k, v, E.fromArray(keep, [c.L, c.S], { dtype: 'int32' })], fn: attend };
   }
   if (c.form === 'additive') {
-    // Broadcast over the rows too: the mask is read through its strides, 0 along broadcast dims.
-    return { inputs: [q, k, v, cpuTensor([1, c.S], c.seed + 3)], fn: attend };
+    // Broadcast over the rows too: the mask is read through its strides, 0 along broadcast dims. Detached: a
+    // mask that requires a gradient takes the composite path, and the fused backward is what is tested here.
+    return { inputs: [q, k, v, cpuTensor([1, c.S], c.seed + 3)], fn: (a, b, d, m) => attend(a, b, d, E.detach(m!)) };
   }
   return { inputs: [q, k, v], fn: attend };
 }
@@ -74,7 +75,7 @@ function inputsOf(c: Case): { inputs: Tensor[]; fn: (...xs: Tensor[]) => Tensor 
 const bound = (c: Case) => (c.E + c.S + c.L + 16) * 2 ** -24 * 8;
 
 describeGpu('fused scaled-dot-product attention on WebGPU vs the float64 oracle', () => {
-  // The tuning table runs the backward (and on some adapters the forward) as its composite; the fused kernels are tested here.
+  // On some adapters the tuning table runs the forward or the backward as its composite; the fused kernels are tested here.
   beforeAll(() => forceFusedAttention(true));
   afterAll(() => forceFusedAttention(undefined));
 
@@ -92,7 +93,7 @@ describeGpu('fused scaled-dot-product attention on WebGPU vs the float64 oracle'
     // Cold (a fresh CI machine), lavapipe compiles each new pipeline for seconds.
   }, 300_000);
 
-  test("the forward's other schedule (values only, each schedule the adapter runs)", async () => {
+  test('the other schedule: forward and gradients in each schedule the adapter runs', async () => {
     const usual = attentionSchedule(webgpu().adapter);
     for (const schedule of ['row', 'subgroup'] as const) {
       forceAttentionSchedule(schedule);
@@ -104,6 +105,7 @@ describeGpu('fused scaled-dot-product attention on WebGPU vs the float64 oracle'
             const want = oracle(fn, inputs);
             const scale = Math.max(1, ...Array.from(want, Math.abs));
             expectClose(`attention (${schedule}) ${JSON.stringify(c)}`, await onGpu(fn, inputs), want, { atol: bound(c) * scale });
+            await checkGradients(`attention (${schedule}) ${JSON.stringify(c)}`, fn, inputs, (c.E + c.S + c.L + 16) * 8, c.seed);
           }),
           { numRuns: 10 },
         );
@@ -114,7 +116,7 @@ describeGpu('fused scaled-dot-product attention on WebGPU vs the float64 oracle'
   }, 300_000);
 
   test('head dims past one vec4 per lane: E ≠ Ev, ragged rows and keys, causal and masked', async () => {
-    // With 8 lanes, Ev = 40 gives each lane two column vec4s in the 'subgroup' schedule.
+    // With 8 lanes, E = 36 and Ev = 40 give each lane two column vec4s of dQ, dK, dV and O in the 'subgroup' schedule.
     const q = cpuTensor([2, 37, 36], 19);
     const k = cpuTensor([2, 45, 36], 20);
     const v = cpuTensor([2, 45, 40], 21);
@@ -127,6 +129,8 @@ describeGpu('fused scaled-dot-product attention on WebGPU vs the float64 oracle'
       const want = oracle(fn, inputs);
       const scale = Math.max(1, ...Array.from(want, Math.abs));
       expectClose(`attention, Ev = 40, ${name}`, await onGpu(fn, inputs), want, { atol: (36 + 45 + 37 + 16) * 2 ** -24 * 8 * scale });
+      // Gradients in one case only: the backward's two pipelines of this size take lavapipe tens of seconds to compile.
+      if (name === 'causal') await checkGradients(`attention, Ev = 40, ${name}`, fn, inputs, (36 + 45 + 37 + 16) * 8, 23);
     }
   }, 300_000);
 
@@ -139,6 +143,12 @@ describeGpu('fused scaled-dot-product attention on WebGPU vs the float64 oracle'
     const got = Array.from(await onGpu(fn, [q, k, v, keep]));
     expect(got.slice(3, 6).every(Number.isNaN)).toBe(true);
     expectClose('rows with keys', [...got.slice(0, 3), ...got.slice(6)], [...Array.from(oracle(fn, [q, k, v, keep])).slice(0, 3), ...Array.from(oracle(fn, [q, k, v, keep])).slice(6)], { atol: 1e-6 });
+    // The fused backward gives the masked row a NaN dq, as the backward op's composite does (autograd through the
+    // forward's composite gives 0 there); the other rows' dq match.
+    const { want, got: grads } = await gradients(fn, [q, k, v, keep], 4);
+    const dq = Array.from(grads[0]!);
+    expect(dq.slice(2, 4).every(Number.isNaN)).toBe(true);
+    expectClose('dq of the rows with keys', [...dq.slice(0, 2), ...dq.slice(4)], [...want[0]!.slice(0, 2), ...want[0]!.slice(4)], { atol: 1e-5 });
   });
 
   test('a float mask that requires a gradient gets it (through the composite path)', async () => {

@@ -5,22 +5,22 @@ import { broadcastStrides } from '../cpu/strided.js';
 /*
  * WGSL pieces shared by the fused attention kernels (attention.ts, attention-backward.ts).
  *
- * The 'row' schedule (GPUs, and the backward everywhere) gives each invocation one row (a query row, or a key
- * row in the backward's dK/dV kernel) and loops over the other side's rows. The loop index is the same in all
- * invocations of a workgroup, so the rows read in the loop are read at a uniform address, which a GPU serves
- * from cache to all lanes at once. The invocation's own row and its accumulators are held as vec4 registers, in
- * code unrolled over them (a private array indexed by a loop variable is not kept in registers), so the kernels
- * are specialised on ⌈E/4⌉ and ⌈Ev/4⌉; E and Ev stay runtime values, so odd sizes share pipelines.
+ * The 'row' schedule (GPUs) gives each invocation one row (a query row, or a key row in the backward's dK/dV
+ * kernel) and loops over the other side's rows. The loop index is the same in all invocations of a workgroup,
+ * so the rows read in the loop are read at a uniform address, which a GPU serves from cache to all lanes at
+ * once. The invocation's own row and its accumulators are held as vec4 registers, in code unrolled over them (a
+ * private array indexed by a loop variable is not kept in registers), so the kernels are specialised on ⌈E/4⌉
+ * and ⌈Ev/4⌉; E and Ev stay runtime values, so odd sizes share pipelines.
  *
  * On lavapipe that schedule is slow: each of those loads is done lane by lane, one load per multiply-add. The
- * forward's 'subgroup' schedule (attention.ts) shares each load among a subgroup's lanes instead, as the
- * matmul kernel's subgroup schedule does (matmul-shaders.ts).
+ * 'subgroup' schedule (attention.ts, attention-backward.ts) shares each load among a subgroup's lanes instead,
+ * as the matmul kernel's subgroup schedule does (matmul-shaders.ts).
  *
  * Rows past the end (the last workgroup of a ragged L) compute a clamped copy of the last row and store
  * nothing: no early return, so control flow stays uniform across the workgroup.
  */
 
-/** How the fused forward shares out its work (see the note at the top; tuning.ts picks one per adapter). */
+/** How the fused kernels share out their work (see the note at the top; tuning.ts picks one per adapter). */
 export type AttentionSchedule = 'row' | 'subgroup';
 
 /** What a specialised attention shader is compiled for: vec4s per q/k row and per v row, batch rank, the op's attributes. */
@@ -36,6 +36,19 @@ export const ROWS_PER_GROUP = 64;
 
 /** Keys per step of the online softmax: the running sums are rescaled once per block, not once per key. */
 export const KEY_BLOCK = 8;
+
+/** Rows per lane in the 'subgroup' schedule: each value loaded for the other side feeds this many rows per lane. */
+export const ROW_SLOTS = 2;
+
+/** Rows of the other side per lane in a block of the 'subgroup' schedule: one vec4 of scores per row. */
+export const KEYS_PER_LANE = 4;
+
+/*
+ * Queue cost (queue.ts) per multiply-add, in the units where matmul counts 1/8 per multiply-add: the 'subgroup'
+ * schedule runs at about matmul's speed on lavapipe; 'row' is several times slower there.
+ */
+export const SUBGROUP_COST = 1 / 8;
+export const ROW_COST = 2;
 
 /** `body(i)` for i < n, joined: the unrolled loop. */
 export function unroll(n: number, body: (i: number) => string): string {
@@ -57,6 +70,39 @@ export function maskScore(attrs: AttentionAttrs): string {
   if (attrs.mask === 'additive') return `x += ${at}; `;
   if (attrs.isCausal) return 'if (s > t) { x = -inf_f32(); } ';
   return '';
+}
+
+/** WGSL `fn masked(score, t, s, baseM)`: the score of query t and key s, masked (−∞ where hidden or s ≥ p.S). */
+export function maskedFunction(attrs: AttentionAttrs): string {
+  return `
+fn masked(score: f32, t: u32, s: u32, baseM: u32) -> f32 {
+  var x = score;
+  ${maskScore(attrs)}if (s >= p.S) { x = -inf_f32(); }
+  return x;
+}
+`;
+}
+
+/** The four rows base + lane + SG·c (c < 4) that a lane of the 'subgroup' schedule takes in a block. */
+export function laneRows(base: string, SG: number): string {
+  return `vec4<u32>(${base} + lane) + vec4<u32>(0u, ${SG}u, ${2 * SG}u, ${3 * SG}u)`;
+}
+
+/** `let <name><j> = …;` for j < quads: the columns 4·(lane + SG·j) + c that a lane owns in a row of `len` (clamped). */
+export function laneColumns(name: string, quads: number, SG: number, len: string): string {
+  return unroll(quads, (j) => `  let ${name}${j} = min(vec4<u32>(4u * (lane + ${j * SG}u)) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(${len} - 1u));\n`);
+}
+
+/** The values at the lane's columns `cols` (from `laneColumns`) of the row at `base`, as a vec4. */
+export function atColumns(buffer: string, base: string, cols: string): string {
+  return `vec4<f32>(${buffer}[${base} + ${cols}.x], ${buffer}[${base} + ${cols}.y], ${buffer}[${base} + ${cols}.z], ${buffer}[${base} + ${cols}.w])`;
+}
+
+/** Stores the vec4 `y` at the lane's columns of quad j into the row at `base` of `len` elements, dropping the padding. */
+export function storeColumns(buffer: string, base: string, y: string, j: number, SG: number, len: string): string {
+  return `{ let y = ${y};
+        for (var c = 0u; c < 4u; c++) { let col = 4u * (lane + ${j * SG}u) + c; if (col < ${len}) { ${buffer}[${base} + col] = y[c]; } } }
+`;
 }
 
 /** Elements 4i … 4i + 3 of the row at `base` of `len` elements, as a vec4 (indices past the end clamped). */

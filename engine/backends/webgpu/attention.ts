@@ -2,7 +2,28 @@ import type { Kernel, View } from '../../backend.js';
 import type { AttentionAttrs } from '../../ops/attention.js';
 import { broadcastStrides } from '../cpu/strided.js';
 import { attentionBackwardKernel } from './attention-backward.js';
-import { KEY_BLOCK, ROWS_PER_GROUP, accumulateRow, blockScores, loadRow, maskBinding, maskScore, maskStrides, storeRow, unroll, zeros, type AttentionVariant as Variant } from './attention-wgsl.js';
+import {
+  KEYS_PER_LANE,
+  KEY_BLOCK,
+  ROWS_PER_GROUP,
+  ROW_COST,
+  ROW_SLOTS,
+  SUBGROUP_COST,
+  accumulateRow,
+  atColumns,
+  blockScores,
+  laneColumns,
+  laneRows,
+  loadRow,
+  maskBinding,
+  maskStrides,
+  maskedFunction,
+  storeColumns,
+  storeRow,
+  unroll,
+  zeros,
+  type AttentionVariant as Variant,
+} from './attention-wgsl.js';
 import type { GpuStorage } from './buffers.js';
 import { webgpu } from './context.js';
 import { coalesce, offsetsWgsl, padList } from './layout.js';
@@ -107,19 +128,6 @@ ${storeRow('O', 'acc', ev4, '(batch * p.L + row) * p.Ev', 'p.Ev', 'inv')}  }
   );
 }
 
-/*
- * Queue cost (queue.ts) per multiply-add, in the units where matmul counts 1/8 per multiply-add: the 'subgroup'
- * schedule runs at about matmul's speed on lavapipe; 'row' is several times slower there.
- */
-const SUBGROUP_COST = 1 / 8;
-const ROW_COST = 2;
-
-/** Query rows per lane in the 'subgroup' schedule: each key value loaded feeds this many rows per lane. */
-const ROW_SLOTS = 2;
-
-/** Keys per lane in a key block of the 'subgroup' schedule: one vec4 of scores per query row. */
-const KEYS_PER_LANE = 4;
-
 /** The 'subgroup' schedule for subgroups of SG lanes, each holding `quads` vec4s of every output row (see the top). */
 function subgroupForwardShader({ rank, attrs }: Variant, SG: number, quads: number): string {
   const rows = ROW_SLOTS * SG;
@@ -131,14 +139,8 @@ function subgroupForwardShader({ rank, attrs }: Variant, SG: number, quads: numb
     params.wgsl() +
     bindings([['Q', 'f32'], ['K', 'f32'], ['V', 'f32'], ...maskBinding(attrs.mask)], [['O', 'f32']]) +
     F32_MATH +
+    maskedFunction(attrs) +
     `
-/** The score x of query t and key s, masked (−∞ where the key is hidden or past the end). */
-fn masked(score: f32, t: u32, s: u32, baseM: u32) -> f32 {
-  var x = score;
-  ${maskScore(attrs)}if (s >= p.S) { x = -inf_f32(); }
-  return x;
-}
-
 @compute @workgroup_size(${SG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
   let flat = wid.y * nwg.x + wid.x;
@@ -153,12 +155,10 @@ ${offsetsWgsl(rank, 'batch', 'p.shape', [
 ])}
   // This lane loads query row t0 + i·SG + lane for the others (rows past the end load the last row, and store
   // nothing), and reads and writes output columns cols<j>.
-${unroll(ROW_SLOTS, (i) => `  let qAt${i} = baseQ + min(t0 + ${i * SG}u + lane, p.L - 1u) * p.E;\n`)}${perQuad(
-      (j) => `  let cols${j} = min(vec4<u32>(4u * (lane + ${j * SG}u)) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.Ev - 1u));\n`,
-    )}${perRow((r) => `  var m${r} = -inf_f32();\n  var l${r} = 0.0;\n${zeros(`acc${r}_`, quads)}`)}  // Causal: no query of this workgroup sees a key past its last row.
+${unroll(ROW_SLOTS, (i) => `  let qAt${i} = baseQ + min(t0 + ${i * SG}u + lane, p.L - 1u) * p.E;\n`)}${laneColumns('cols', quads, SG, 'p.Ev')}${perRow((r) => `  var m${r} = -inf_f32();\n  var l${r} = 0.0;\n${zeros(`acc${r}_`, quads)}`)}  // Causal: no query of this workgroup sees a key past its last row.
   let keys = ${attrs.isCausal ? `min(p.S, t0 + ${rows}u)` : 'p.S'};
   for (var s0 = 0u; s0 < keys; s0 += ${block}u) {
-    let s = vec4<u32>(s0 + lane) + vec4<u32>(0u, ${SG}u, ${2 * SG}u, ${3 * SG}u);
+    let s = ${laneRows('s0', SG)};
     let kAt = vec4<u32>(baseK) + min(s, vec4<u32>(p.S - 1u)) * p.E;
 ${perRow((r) => `    var x${r} = vec4<f32>();\n`)}    for (var e = 0u; e < p.E; e++) {
       let k = vec4<f32>(K[kAt.x + e], K[kAt.y + e], K[kAt.z + e], K[kAt.w + e]);
@@ -182,7 +182,7 @@ ${perQuad((j) => `      acc${r}_${j} *= rescale;\n`)}      m${r} = mNew;
 )}    // Key s0 + k was scored by lane k % SG, in component k / SG of its vec4; keys past the end are skipped.
     for (var k = 0u; k < min(${block}u, keys - s0); k++) {
       let vAt = baseV + (s0 + k) * p.Ev;
-${perQuad((j) => `      let v${j} = vec4<f32>(V[vAt + cols${j}.x], V[vAt + cols${j}.y], V[vAt + cols${j}.z], V[vAt + cols${j}.w]);\n`)}      let c = k / ${SG}u;
+${perQuad((j) => `      let v${j} = ${atColumns('V', 'vAt', `cols${j}`)};\n`)}      let c = k / ${SG}u;
       let owner = k % ${SG}u;
 ${perRow((r) => `      { let w = vec4<f32>(subgroupShuffle(x${r}[c], owner));\n${perQuad((j) => `        acc${r}_${j} = fma(w, v${j}, acc${r}_${j});\n`)}      }\n`)}    }
   }
@@ -193,11 +193,7 @@ ${perRow(
     let t = t0 + ${r}u;
     if (t < p.L) {
       let inv = select(1.0 / l, 0.0, p.S == 0u);
-${perQuad(
-  (j) => `      { let y = acc${r}_${j} * inv;
-        for (var c = 0u; c < 4u; c++) { let col = 4u * (lane + ${j * SG}u) + c; if (col < p.Ev) { O[(batch * p.L + t) * p.Ev + col] = y[c]; } } }
-`,
-)}    }
+${perQuad((j) => `      ${storeColumns('O', '(batch * p.L + t) * p.Ev', `acc${r}_${j} * inv`, j, SG, 'p.Ev')}`)}    }
   }
 `,
 )}}
