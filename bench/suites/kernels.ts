@@ -23,23 +23,27 @@ function inputs(shapes: readonly (readonly number[])[], dtype: DType, backend: K
   return shapes.map((s) => E.randn(s, { dtype, backend }));
 }
 
-/** Times `op` on fresh inputs of the given shapes; each call's result is freed at once (after the device finished it). */
-function timed(backend: KernelBackend, shapes: readonly (readonly number[])[], dtype: DType, op: (...xs: Tensor[]) => Tensor): () => PreparedCase {
+/**
+ * Times `op` on fresh inputs of the given shapes; each call's results are freed at once (after the device
+ * finished them).
+ */
+function timed(backend: KernelBackend, shapes: readonly (readonly number[])[], dtype: DType, op: (...xs: Tensor[]) => Tensor | Tensor[]): () => PreparedCase {
   return () => {
     const xs = inputs(shapes, dtype, backend);
+    const results = () => [op(...xs)].flat();
     const runs: Record<KernelBackend, () => unknown> = {
-      cpu: () => op(...xs).dispose(),
-      // Only y is computed: intermediates the op left pending (fused into y's kernel) are not.
+      cpu: () => results().forEach((y) => y.dispose()),
+      // Only the results are computed: intermediates the op left pending (fused into their kernels) are not.
       webgpu: async () => {
-        const y = op(...xs);
-        await E.webgpuSync(y);
-        y.dispose();
+        const ys = results();
+        await E.webgpuSync(...ys);
+        ys.forEach((y) => y.dispose());
       },
-      // gpu.js works on host arrays; reading the result is what waits for its asynchronous (webgpu) mode.
+      // gpu.js works on host arrays; reading the results is what waits for its asynchronous (webgpu) mode.
       gpujs: async () => {
-        const y = op(...xs);
-        await y.toArray();
-        y.dispose();
+        const ys = results();
+        await Promise.all(ys.map((y) => y.toArray()));
+        ys.forEach((y) => y.dispose());
       },
     };
     return { run: runs[backend], dispose: () => xs.forEach((x) => x.dispose()) };
@@ -96,22 +100,14 @@ function attentionCase(backend: KernelBackend, variant: 'fused' | 'composite' | 
   const [b, heads, t, d] = [1, 8, 256, 64];
   const shape = [b, heads, t, d];
   const matmulFlops = 2 * b * heads * t * t * d;
-  const run: Record<typeof variant, (q: Tensor, k: Tensor, v: Tensor, g: Tensor) => Tensor> = {
+  const run: Record<typeof variant, (q: Tensor, k: Tensor, v: Tensor, g: Tensor) => Tensor | Tensor[]> = {
     fused: (q, k, v) => E.scaledDotProductAttention(q, k, v),
     composite: (q, k, v) => E.scaledDotProductAttentionReference(q, k, v),
     // The output is an input of the backward: computing it here adds 2 of the 7 matmuls' worth of work.
-    backward: (q, k, v, g) => {
-      const [dq, dk, dv] = E.scaledDotProductAttentionBackward(q, k, v, E.scaledDotProductAttention(q, k, v), g);
-      dk.dispose();
-      dv.dispose();
-      return dq;
-    },
+    backward: (q, k, v, g) => E.scaledDotProductAttentionBackward(q, k, v, E.scaledDotProductAttention(q, k, v), g),
     'backward (composite)': (q, k, v, g) => {
       const leaves = [q, k, v].map((x) => E.detach(x).requiresGrad_());
-      const [dq, dk, dv] = E.grad([E.scaledDotProductAttentionReference(leaves[0]!, leaves[1]!, leaves[2]!)], leaves, [g]);
-      dk!.dispose();
-      dv!.dispose();
-      return dq!;
+      return E.grad([E.scaledDotProductAttentionReference(leaves[0]!, leaves[1]!, leaves[2]!)], leaves, [g]) as Tensor[];
     },
   };
   return {

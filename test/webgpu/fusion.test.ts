@@ -1,9 +1,10 @@
 import fc from 'fast-check';
-import { expect, test } from 'vitest';
+import { afterEach, expect, test } from 'vitest';
 import * as E from '../../engine/index.js';
 import type { Tensor } from '../../engine/index.js';
 import { webgpu } from '../../engine/backends/webgpu/context.js';
 import { fusionFromEnv } from '../../engine/backends/webgpu/fusion.js';
+import { forceMatmulEpilogues } from '../../engine/backends/webgpu/tuning.js';
 import { shapesEqual } from '../../engine/shape.js';
 import { AdamW, Linear, assign } from '../../nn/index.js';
 import { cpuTensor, describeGpu, expectClose, oracle, toGpu } from './helpers.js';
@@ -40,6 +41,9 @@ async function kernelsOf(body: () => Tensor[]): Promise<{ kernels: number; value
 }
 
 const near = { ulps: 64, atol: 2 ** -20 };
+
+// Matmul epilogues are off on lavapipe by default (tuning.ts); the tests that need them turn them on.
+afterEach(() => forceMatmulEpilogues(undefined));
 
 describeGpu('elementwise fusion on WebGPU', () => {
   test('silu(a)·b + c is one kernel, with the values of the op-by-op program', async () => {
@@ -164,6 +168,41 @@ describeGpu('elementwise fusion on WebGPU', () => {
     gpu.forEach((t) => t.dispose());
   });
 
+  test('a matmul takes the elementwise ops after it as its epilogue: linear, leaky_relu and a residual are one kernel', async () => {
+    forceMatmulEpilogues(true);
+    const [x, w, b, r] = [[2, 9, 12], [7, 12], [7], [2, 9, 7]].map((s, k) => toGpu(cpuTensor(s, 30 + k)));
+    // An activation of few instructions: lavapipe compiles the epilogue once per store site of the kernel.
+    const program = () => [E.add(E.leakyRelu(E.linear(x!, w!, b!), 0.1), r!)];
+    const fused = await withFusion(true, () => kernelsOf(program));
+    const unfused = await withFusion(false, () => kernelsOf(program));
+    expect(fused.kernels).toBe(1);
+    expectClose('linear → leaky_relu → residual', fused.values[0]!, unfused.values[0]!, near);
+    [x, w, b, r].forEach((t) => t!.dispose());
+  });
+
+  test('an epilogue stores the product too while its tensor lives, and not once it is disposed', async () => {
+    forceMatmulEpilogues(true);
+    const cpu = [[5, 6], [6, 3]].map((s, k) => cpuTensor(s, 40 + k));
+    const want = oracle(E.matmul, cpu);
+    const [a, b] = cpu.map(toGpu);
+    await withFusion(true, async () => {
+      const before = fusion().kernels;
+      const product = E.matmul(a!, b!);
+      const activated = E.relu(product);
+      // Both are read back: one kernel wrote both.
+      expectClose('product', await product.toArray(), want, { ulps: 8, atol: 2 ** -20 });
+      expectClose('relu(product)', await activated.toArray(), want.map((v) => Math.max(v, 0)), { ulps: 8, atol: 2 ** -20 });
+      expect(fusion().kernels - before).toBe(1);
+      const dropped = E.matmul(a!, b!);
+      const kept = E.neg(dropped);
+      dropped.dispose();
+      expectClose('neg of a disposed product', await kept.toArray(), want.map((v) => -v), { ulps: 8, atol: 2 ** -20 });
+      expect(fusion().kernels - before).toBe(2);
+      [product, activated, kept].forEach((t) => t.dispose());
+    });
+    [a, b].forEach((t) => t!.dispose());
+  });
+
   test('views of pending values (reshape, transpose, slices, cat) read computed values', async () => {
     const a = toGpu(cpuTensor([6, 4], 13));
     const program = () => {
@@ -187,6 +226,7 @@ describeGpu('elementwise fusion on WebGPU', () => {
       fc.record({ kind: fc.constant('read' as const), a: fc.nat() }),
       fc.record({ kind: fc.constant('dispose' as const), a: fc.nat() }),
       fc.record({ kind: fc.constant('assign' as const), a: fc.nat(), b: fc.nat() }),
+      fc.record({ kind: fc.constant('matmul' as const), a: fc.nat() }),
     );
     type Step = typeof stepArb extends fc.Arbitrary<infer S> ? S : never;
 
@@ -195,6 +235,7 @@ describeGpu('elementwise fusion on WebGPU', () => {
       const shapes = [[rows, cols], [cols], [rows, 1], [rows, cols]];
       const values: (Tensor | undefined)[] = shapes.map((s, k) => toGpu(cpuTensor(s, seed + k)));
       values.push(E.transpose(toGpu(cpuTensor([cols, rows], seed + 9)), 0, 1));
+      const square = toGpu(cpuTensor([cols, cols], seed + 10, { min: -0.3, max: 0.3 }));
       const inputs = values.length;
       const pick = (i: number) => {
         const alive = values.filter((v) => v !== undefined);
@@ -206,6 +247,10 @@ describeGpu('elementwise fusion on WebGPU', () => {
         else if (s.kind === 'binary') {
           const [a, b] = [pick(s.a), pick(s.b)];
           values.push(s.op === 'select' ? E.where(E.gt(a, b), a, b) : (E[s.op] as (x: Tensor, y: Tensor) => Tensor)(a, b));
+        } else if (s.kind === 'matmul') {
+          // A product whose epilogue the following elementwise steps may become.
+          const a = pick(s.a);
+          if (shapesEqual(a.shape, [rows, cols])) values.push(E.matmul(a, square));
         } else if (s.kind === 'read') reads.push((await pick(s.a).toArray()) as Float32Array);
         else if (s.kind === 'dispose') {
           const alive = values.map((v, k) => (v ? k : -1)).filter((k) => k >= inputs);
@@ -223,19 +268,27 @@ describeGpu('elementwise fusion on WebGPU', () => {
       }
       for (const v of values) if (v) reads.push((await v.toArray()) as Float32Array);
       values.forEach((v) => v?.dispose());
+      square.dispose();
       return reads;
     };
 
-    await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 70 }), fc.nat(1000), fc.array(stepArb, { minLength: 1, maxLength: 30 }), async (rows, cols, seed, steps) => {
+    const property = fc.asyncProperty(
+      fc.integer({ min: 1, max: 9 }),
+      fc.integer({ min: 1, max: 70 }),
+      fc.nat(1000),
+      fc.array(stepArb, { minLength: 1, maxLength: 30 }),
+      async (rows, cols, seed, steps) => {
         const fused = await withFusion(true, () => run(rows, cols, seed, steps));
         const unfused = await withFusion(false, () => run(rows, cols, seed, steps));
         expect(fused.length).toBe(unfused.length);
         fused.forEach((v, k) => expectClose(`read ${k}`, v, unfused[k]!, near));
         expect(fusion().pendingCount).toBe(0);
-      }),
-      { numRuns: 40 },
+      },
     );
+    await fc.assert(property, { numRuns: 40 });
+    // With epilogues, every new epilogue is a new matmul shader for lavapipe to compile: fewer runs.
+    forceMatmulEpilogues(true);
+    await fc.assert(property, { numRuns: 6 });
   });
 
   test('an optimiser step leaves only the parameters pending, holding no extra parameter-sized buffer', async () => {

@@ -59,7 +59,7 @@ export async function initWebGPU(opts: InitOptions = {}): Promise<Backend> {
   // Validation errors are programming errors in a kernel: the next read throws them with Dawn's message.
   device.addEventListener('uncapturederror', (e) => queue.noteError((e as GPUUncapturedErrorEvent).error.message));
   const { maxStorageBuffersPerShaderStage = 8 } = limits;
-  setContext({ device, adapter: summary, queue, fusion: new ElementwiseFusion(queue, Math.min(maxStorageBuffersPerShaderStage - 1, MAX_FUSED_READS)) });
+  setContext({ device, adapter: summary, queue, fusion: new ElementwiseFusion(queue, summary, Math.min(maxStorageBuffersPerShaderStage - 1, MAX_FUSED_READS)) });
   webgpuBackend ??= anomalyAware(makeWebGPUBackend());
   registerBackend(webgpuBackend);
   if (opts.verbose ?? true) console.log(`WebGPU: ${describeAdapter(summary)}`);

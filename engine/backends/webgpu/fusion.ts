@@ -2,10 +2,16 @@ import type { View } from '../../backend.js';
 import { EngineError } from '../../errors.js';
 import { isContiguous, numel, shapesEqual } from '../../shape.js';
 import type { GpuStorage } from './buffers.js';
-import { broadcastWalk, offsetsWgsl } from './layout.js';
+import type { AdapterSummary } from './context.js';
+import { ACC, type FusedExpr, type OpExpr, compileExpr, exprWords, leavesOf, numbered } from './fused-expr.js';
+import { type GemmProblem, gemm } from './matmul.js';
+import { EPILOGUE_WORDS } from './matmul-shaders.js';
 import { PARAM_BYTES, at } from './params.js';
 import { type GpuQueue, grid } from './queue.js';
-import { F32_MATH, MAIN_1D, WG, type WgslScalar, bindings, wgslType } from './wgsl.js';
+import { usesMatmulEpilogues } from './tuning.js';
+import { F32_MATH, MAIN_1D, WG, bindings, wgslType } from './wgsl.js';
+
+export type { FusedExpr, OpExpr } from './fused-expr.js';
 
 /**
  * Elementwise fusion by lazy evaluation. An elementwise op whose output is a whole fresh tensor records an
@@ -15,49 +21,33 @@ import { F32_MATH, MAIN_1D, WG, type WgslScalar, bindings, wgslType } from './wg
  * tensor is computed (its kernel dispatched) when anything else needs its values: another kernel, a read back,
  * a write into a buffer its expression reads, `webgpuSync`. One disposed while still pending is never computed.
  *
+ * A matmul is left pending too, so that the elementwise ops reading its result (linear's bias, an activation, a
+ * residual) become its epilogue: the matmul kernel applies them to each element it computes and stores their
+ * results, and the product itself only if its tensor is still alive when the kernel runs.
+ *
+ * A pending tensor is inlined into its first elementwise consumer only; a second one (a backward reading a
+ * saved activation, the next step reading an optimiser's moments) computes it into memory first and reads it
+ * there. So no work is repeated more than once, and long-lived values do not grow ever longer expressions.
+ * Expressions are also capped in size (ops, buffers, parameter words), and the cap is met by computing inputs
+ * instead of inlining them.
+ *
  * A write into an existing tensor (an optimiser updating a parameter through `assign`) inlines its value's
  * expression, so the whole update is one kernel, and stays pending until the tensor is next read, so that the
  * step's temporaries, disposed by then, are not computed just because they read the old value. It is never
  * inlined itself: a parameter is computed once, not in each of its readers.
  *
- * Values never change meaning: an expression reads storages that hold their final values (a pending input is
- * inlined or computed first), and before a kernel writes a buffer, every pending expression reading that
- * buffer is computed. A storage released while pending expressions read it goes back to the pool only when
- * the last of them is gone.
- *
- * A pending tensor is inlined into its first elementwise consumer only; a second one (a backward reading a
- * saved activation, the next step reading an optimiser's moments) computes it into memory first and reads it
- * there. So no work is repeated more than once, and long-lived values (moments updated every step) do not grow
- * ever longer expressions. Expressions are also capped in size (ops, buffers, parameter words), and the cap is
- * met by computing inputs instead of inlining them.
+ * Values never change meaning: an expression reads storages whose present contents it was defined on (a
+ * pending input is inlined or computed first), and before a kernel writes a buffer, every pending expression
+ * reading that buffer runs. A storage released while pending expressions read it goes back to the pool only
+ * when the last of them is gone.
  *
  * `ENGINE_FUSION=off` turns this off: every op is then dispatched when it is called (for kernel benchmarks and
  * debugging).
  */
 
-/** A leaf reads a tensor from memory. */
-export interface LeafExpr {
-  readonly kind: 'leaf';
-  readonly view: View;
-}
-
-/** One elementwise op of an expression. */
-export interface OpExpr {
-  readonly kind: 'op';
-  /** Names the op with its operand and result types in pipeline keys: equal keys mean equal `wgsl`. */
-  readonly key: string;
-  readonly args: readonly FusedExpr[];
-  readonly type: WgslScalar;
-  /** The op's scalar constants (clamp's bounds, leaky_relu's slope), parameters of the kernel. */
-  readonly constants: readonly number[];
-  /** The WGSL expression, given the names of its arguments and of its two constants. */
-  readonly wgsl: (args: string[], constants: [string, string]) => string;
-}
-
-export type FusedExpr = LeafExpr | OpExpr;
-
-/** An output whose kernel has not been dispatched yet. */
-interface Pending {
+/** An elementwise expression whose kernel has not been dispatched yet. */
+interface ElementwisePending {
+  readonly kind: 'elementwise';
   readonly root: OpExpr;
   /** The whole tensor in its storage: contiguous, from element 0. */
   readonly out: View;
@@ -69,10 +59,27 @@ interface Pending {
   readonly inPlace: boolean;
 }
 
+/** A matmul not dispatched yet, with the elementwise ops that will run in its kernel. */
+interface MatmulPending {
+  readonly kind: 'matmul';
+  readonly problem: GemmProblem;
+  /** The product (its expression is ACC) and the epilogue's outputs: whole tensors, all with `shape`'s size. */
+  readonly outputs: { expr: FusedExpr; out: View }[];
+  /** The shape the epilogue's leaves are broadcast to (that of its first output). */
+  epilogueShape?: readonly number[];
+  readonly reads: Set<GpuStorage>;
+}
+
+type Pending = ElementwisePending | MatmulPending;
+
 /** Op nodes per kernel: bounds shader size and compile time (lavapipe compiles each new shader with LLVM). */
 const MAX_OPS = 24;
+/** Outputs of one matmul kernel, the product included. */
+const MAX_MATMUL_OUTPUTS = 4;
 /** Words of the uniform parameter block (params.ts). */
 const PARAM_WORDS = PARAM_BYTES / 4;
+/** Read-only buffers a matmul epilogue may add to A and B. */
+const MAX_EPILOGUE_READS = 4;
 
 export function fusionFromEnv(env: Record<string, string | undefined> = process.env): boolean {
   const v = (env.ENGINE_FUSION ?? 'on').toLowerCase();
@@ -81,22 +88,23 @@ export function fusionFromEnv(env: Record<string, string | undefined> = process.
 }
 
 export class ElementwiseFusion {
-  /** When off, every expression is dispatched at once. */
+  /** When off, every op is dispatched at once. */
   enabled: boolean = fusionFromEnv();
   private readonly pendingOf = new Map<GpuStorage, Pending>();
-  /** Pending expressions reading each storage. */
+  /** Pending kernels reading each storage. */
   private readonly readersOf = new Map<GpuStorage, Set<Pending>>();
   /** Outputs allocated for an op and not yet written (any other output is written in place). */
   private readonly fresh = new WeakSet<GpuStorage>();
-  /** Storages released by their tensors but still read by pending expressions. */
+  /** Storages released by their tensors but still read by pending kernels. */
   private readonly heldAfterRelease = new Set<GpuStorage>();
   /** Kernels dispatched by this class (for tests and benchmarks). */
   kernels = 0;
-  /** Set while this class records its own kernel, whose leaves are read as they are (see `emit`). */
+  /** Set while this class records its own kernel, whose inputs are read as they are (see `emit`). */
   private emitting = false;
 
   constructor(
     private readonly queue: GpuQueue,
+    private readonly adapter: AdapterSummary,
     private readonly maxReadBuffers: number,
   ) {
     queue.beforeUse = (reads, writes) => this.beforeUse(reads, writes);
@@ -104,31 +112,43 @@ export class ElementwiseFusion {
 
   /**
    * `out = root` elementwise over `out`'s shape; `root`'s arguments are leaves on the op's input views. Pending
-   * inputs read element for element are inlined; the result is pending when `out` is a whole tensor, and
-   * dispatched now otherwise (a slice of a larger output, as cat and pad write).
+   * inputs read element for element are inlined, or take the op into their matmul's epilogue; the result is
+   * pending when `out` is a whole tensor, and dispatched now otherwise (a slice of a larger output, as cat and
+   * pad write).
    */
   record(root: OpExpr, out: View): void {
     if (numel(out.shape) === 0) return;
     const gpuOut = out.storage as GpuStorage;
+    const fresh = this.fresh.delete(gpuOut);
+    if (this.enabled && fresh && isWhole(out) && this.intoEpilogue(root, out)) return;
     const inlinedHere = new Map<Pending, OpExpr>();
     let expr: OpExpr = { ...root, args: root.args.map((a) => this.inlined(a, out, inlinedHere)) };
     if (!this.fits(expr, out)) expr = { ...root, args: root.args.map((a) => this.computed(a)) };
-    const fresh = this.fresh.delete(gpuOut);
     if (!this.enabled || !isWhole(out)) return this.emit(expr, out);
-    // An earlier pending value of `out` is overwritten before anything read it. Expressions reading the buffer's
+    // An earlier pending value of `out` is overwritten before anything read it. Kernels reading the buffer's
     // present contents stay pending: they run before this one is dispatched (see `emit`).
     const old = this.pendingOf.get(gpuOut);
     if (old) this.forget(old);
-    const pending: Pending = { root: expr, out, reads: new Set(), inlined: false, inPlace: !fresh };
-    for (const leaf of leavesOf(expr)) {
-      const s = leaf.storage as GpuStorage;
-      if (s === gpuOut) continue;
-      pending.reads.add(s);
-      let readers = this.readersOf.get(s);
-      if (!readers) this.readersOf.set(s, (readers = new Set()));
-      readers.add(pending);
-    }
+    const pending: ElementwisePending = { kind: 'elementwise', root: expr, out, reads: new Set(), inlined: false, inPlace: !fresh };
+    this.addReads(pending, storagesOf(leavesOf(expr)), gpuOut);
     this.pendingOf.set(gpuOut, pending);
+  }
+
+  /**
+   * C = A·B into the whole fresh tensor `c`, left pending for an epilogue (dispatched now when fusion is off or
+   * the adapter's table has no epilogues).
+   */
+  recordMatmul(problem: GemmProblem, c: View): void {
+    if (!this.enabled || !usesMatmulEpilogues(this.adapter)) return gemm(problem);
+    // Its operands are read as they are now: pending values among them are computed first.
+    for (const s of [problem.a.storage, problem.b.storage]) {
+      const pending = this.pendingOf.get(s);
+      if (pending) this.run(pending);
+    }
+    this.fresh.delete(c.storage as GpuStorage);
+    const pending: MatmulPending = { kind: 'matmul', problem, outputs: [{ expr: ACC, out: c }], reads: new Set() };
+    this.addReads(pending, [problem.a.storage, problem.b.storage], c.storage as GpuStorage);
+    this.pendingOf.set(c.storage as GpuStorage, pending);
   }
 
   /** Called by the backend for an op's output storage, before the op's kernel writes it. */
@@ -136,10 +156,17 @@ export class ElementwiseFusion {
     this.fresh.add(s);
   }
 
-  /** Called by the backend when no tensor refers to `s` any more; false while pending expressions still read it. */
+  /** Called by the backend when no tensor refers to `s` any more; false while pending kernels still read it. */
   release(s: GpuStorage): boolean {
     const pending = this.pendingOf.get(s);
-    if (pending) this.forget(pending);
+    if (pending?.kind === 'elementwise') this.forget(pending);
+    else if (pending) {
+      // The kernel no longer stores this output; with none left, nothing needs it.
+      const at = pending.outputs.findIndex((o) => o.out.storage === s);
+      pending.outputs.splice(at, 1);
+      this.pendingOf.delete(s);
+      if (pending.outputs.length === 0) this.forget(pending);
+    }
     if (this.readersOf.get(s)?.size) {
       this.heldAfterRelease.add(s);
       return false;
@@ -155,7 +182,7 @@ export class ElementwiseFusion {
     }
   }
 
-  /** Pending values (for tests and leak reports). */
+  /** Storages whose values are pending (for tests and leak reports). */
   get pendingCount(): number {
     return this.pendingOf.size;
   }
@@ -181,10 +208,54 @@ export class ElementwiseFusion {
     }
   }
 
-  /** Runs the pending expressions that read `s`, before something overwrites it. */
+  /** Runs the pending kernels that read `s`, before something overwrites it. */
   private runReaders(s: GpuStorage): void {
     const readers = this.readersOf.get(s);
     if (readers) for (const reader of [...readers]) this.run(reader);
+  }
+
+  private addReads(pending: Pending, storages: readonly GpuStorage[], own: GpuStorage): void {
+    for (const s of storages) {
+      if (s === own || pending.reads.has(s)) continue;
+      pending.reads.add(s);
+      let readers = this.readersOf.get(s);
+      if (!readers) this.readersOf.set(s, (readers = new Set()));
+      readers.add(pending);
+    }
+  }
+
+  /**
+   * Adds `out = root` to the epilogue of a pending matmul that one of its arguments is an output of (read
+   * element for element); false when there is none or it does not fit.
+   */
+  private intoEpilogue(root: OpExpr, out: View): boolean {
+    const index = root.args.findIndex((a) => a.kind === 'leaf' && this.pendingOf.get(a.view.storage as GpuStorage)?.kind === 'matmul');
+    if (index < 0) return false;
+    const view = (root.args[index] as { view: View }).view;
+    const matmul = this.pendingOf.get(view.storage as GpuStorage) as MatmulPending;
+    const shape = matmul.epilogueShape ?? out.shape;
+    if (!isWhole(view) || numel(view.shape) !== numel(out.shape) || !shapesEqual(shape, out.shape) || matmul.outputs.length >= MAX_MATMUL_OUTPUTS) return false;
+    // Another pending product among the arguments (or this one read again) would have to run first.
+    const others = root.args.filter((_, k) => k !== index) as { view: View }[];
+    if (others.some((a) => this.pendingOf.get(a.view.storage as GpuStorage)?.kind === 'matmul')) return false;
+    const source = matmul.outputs.find((o) => o.out.storage === view.storage)!;
+    // The other arguments are leaves of the epilogue: their own pending values are computed first.
+    const args = root.args.map((a, k) => (k === index ? source.expr : this.computed(a)));
+    const expr: OpExpr = { ...root, args };
+    const roots = [...matmul.outputs.map((o) => o.expr), expr];
+    const { ops, leaves } = numbered(roots);
+    const buffers = new Set(leaves.map((l) => l.storage));
+    const fits =
+      ops.length <= MAX_OPS &&
+      buffers.size <= Math.min(MAX_EPILOGUE_READS, this.maxReadBuffers - 2) &&
+      !leaves.some((l) => this.pendingOf.has(l.storage as GpuStorage)) &&
+      exprWords(leaves.length, out.shape.length, ops) <= EPILOGUE_WORDS;
+    if (!fits) return false;
+    matmul.epilogueShape = shape;
+    matmul.outputs.push({ expr, out });
+    this.addReads(matmul, storagesOf(leaves), out.storage as GpuStorage);
+    this.pendingOf.set(out.storage as GpuStorage, matmul);
+    return true;
   }
 
   /**
@@ -192,9 +263,13 @@ export class ElementwiseFusion {
    * inlined (`inlinedHere` keeps an input read twice by one op one node).
    */
   private inlined(arg: FusedExpr, out: View, inlinedHere: Map<Pending, OpExpr>): FusedExpr {
-    if (arg.kind === 'op') return arg;
+    if (arg.kind !== 'leaf') return arg;
     const pending = this.pendingOf.get(arg.view.storage as GpuStorage);
     if (!pending) return arg;
+    if (pending.kind === 'matmul') {
+      this.run(pending);
+      return arg;
+    }
     const again = inlinedHere.get(pending);
     if (again && isWhole(arg.view)) return again;
     const elementForElement = isWhole(arg.view) && shapesEqual(arg.view.shape, out.shape) && shapesEqual(pending.out.shape, out.shape);
@@ -218,19 +293,21 @@ export class ElementwiseFusion {
 
   /** Whether one kernel can compute `expr` into `out`: ops, read buffers and parameter words within limits. */
   private fits(expr: OpExpr, out: View): boolean {
-    const { ops, leaves } = numbered(expr);
+    const { ops, leaves } = numbered([expr]);
     const buffers = new Set(leaves.map((l) => l.storage)).size;
-    return ops.length <= MAX_OPS && buffers <= this.maxReadBuffers && paramWords(leaves.length + 1, out.shape.length, ops) <= PARAM_WORDS;
+    return ops.length <= MAX_OPS && buffers <= this.maxReadBuffers && 1 + exprWords(leaves.length + 1, out.shape.length, ops) <= PARAM_WORDS;
   }
 
   private run(pending: Pending): void {
     this.forget(pending);
-    this.emit(pending.root, pending.out);
+    if (pending.kind === 'elementwise') this.emit(pending.root, pending.out);
+    else this.emitMatmul(pending);
   }
 
-  /** Drops a pending value: its storage no longer waits for it, and the storages it read may be let go. */
+  /** Drops a pending kernel: its outputs no longer wait for it, and the storages it read may be let go. */
   private forget(pending: Pending): void {
-    this.pendingOf.delete(pending.out.storage as GpuStorage);
+    const outs = pending.kind === 'elementwise' ? [pending.out] : pending.outputs.map((o) => o.out);
+    for (const out of outs) this.pendingOf.delete(out.storage as GpuStorage);
     for (const s of pending.reads) {
       const readers = this.readersOf.get(s)!;
       readers.delete(pending);
@@ -240,149 +317,89 @@ export class ElementwiseFusion {
     }
   }
 
-  /**
-   * Records the kernel computing `expr` into `out` (any strided view; leaves broadcast to its shape). Its leaves
-   * are read as they are now, even where a new value of theirs is pending; what reads `out`'s present contents
-   * runs first.
-   */
-  private emit(expr: OpExpr, out: View): void {
-    this.runReaders(out.storage as GpuStorage);
+  /** Records one of this class's kernels: its inputs are read as they are now, even where a new value is pending. */
+  private record1(writes: readonly GpuStorage[], dispatch: () => void): void {
+    for (const s of writes) this.runReaders(s);
     this.kernels++;
-    const n = numel(out.shape);
-    const { ops, leaves, names } = numbered(expr);
-    const operands = [...leaves, out];
-    const walk = broadcastWalk(operands, out.shape);
-    const rank = walk.shape.length;
-    // Each distinct storage is bound once; a leaf on `out`'s own storage reads the element about to be written.
-    const reads: GpuStorage[] = [];
-    const source = leaves.map((l) => {
-      const s = l.storage as GpuStorage;
-      if (s === out.storage) return 'out';
-      if (!reads.includes(s)) reads.push(s);
-      return `in${reads.indexOf(s)}`;
-    });
-    const readTypes = reads.map((s) => wgslType(s.dtype));
-    // Parameter words: n, the walk's sizes, per operand its offset and strides, per op its two constants.
-    const words: number[] = [n, ...walk.shape];
-    const offsetWord: number[] = [];
-    const strideWord: number[] = [];
-    operands.forEach((v, k) => {
-      offsetWord.push(words.length);
-      words.push(v.offset);
-      strideWord.push(words.length);
-      words.push(...walk.strides[k]!);
-    });
-    const constantWord = new Map<OpExpr, number>();
-    for (const op of ops) {
-      if (!op.constants.length) continue;
-      constantWord.set(op, words.length);
-      words.push(...[op.constants[0] ?? 0, op.constants[1] ?? 0].map((c) => bitsOf(c, op.type)));
-    }
-    if (words.length > PARAM_WORDS) throw new EngineError(`WebGPU fusion: ${words.length} parameter words exceed ${PARAM_WORDS}`);
-    const params = new Uint32Array(PARAM_WORDS);
-    words.forEach((w, k) => (params[k] = w >>> 0));
-
-    // Operands stepping by 1 (or broadcast scalars) over a single merged dim address element i directly.
-    const dense = rank <= 1 && walk.strides.every((s) => s.length === 0 || s[0] === 0 || s[0] === 1);
-    const pattern = dense ? walk.strides.map((s) => (s.length && s[0] === 1 ? 'i' : 's')).join('') : `r${rank}`;
-    const word = (k: number) => at('p.w', k);
-    const leafSig = leaves.map((l, j) => `${source[j]}:${wgslType(l.dtype)}`).join(',');
-    const opSig = ops.map((op) => `${op.key}(${op.args.map((a) => names.get(a)).join(',')})${constantWord.has(op) ? 'c' : ''}`).join(';');
-    const o = leaves.length;
-    const outType = wgslType(out.dtype);
     this.emitting = true;
     try {
-      this.queue.dispatch({
-        key: `fused:${pattern}|${readTypes.join('')}|${leafSig}|${opSig}>${outType}`,
-        code: () => {
-          const address = dense
-            ? operands.map((_, k) => `  let off${k} = ${word(offsetWord[k]!)}${pattern[k] === 'i' ? ' + i' : ''};\n`).join('')
-            : offsetsWgsl(
-                rank,
-                'i',
-                (d) => word(1 + d),
-                operands.map((_, k) => ({ name: `off${k}`, init: word(offsetWord[k]!), strides: (d: number) => word(strideWord[k]! + d) })),
-              );
-          const loads = leaves.map((_, j) => `  let l${j} = ${source[j]}[off${j}];\n`).join('');
-          const body = ops
-            .map((op) => {
-              const c = constantWord.get(op);
-              const constants: [string, string] = c === undefined ? ['0', '0'] : [`bitcast<${op.type}>(${word(c)})`, `bitcast<${op.type}>(${word(c + 1)})`];
-              return `  let ${names.get(op)} = ${op.wgsl(op.args.map((a) => names.get(a)!), constants)};\n`;
-            })
-            .join('');
-          return (
-            `struct Params { w: array<vec4<u32>, ${PARAM_WORDS / 4}>, }\n` +
-            bindings(
-              reads.map((_, k) => [`in${k}`, readTypes[k]!]),
-              [['out', outType]],
-            ) +
-            F32_MATH +
-            MAIN_1D +
-            `\n  if (i >= ${word(0)}) { return; }\n` +
-            address +
-            loads +
-            body +
-            `  out[off${o}] = ${names.get(expr)};\n}\n`
-          );
-        },
-        reads,
-        writes: [out.storage as GpuStorage],
-        params,
-        workgroups: grid(Math.ceil(n / WG)),
-        cost: n * (operands.length + ops.length),
-      });
+      dispatch();
     } finally {
       this.emitting = false;
     }
   }
+
+  /** Records the kernel computing `expr` into `out` (any strided view; leaves broadcast to its shape). */
+  private emit(expr: OpExpr, out: View): void {
+    const gpuOut = out.storage as GpuStorage;
+    // Each distinct storage is bound once; a leaf on `out`'s own storage reads the element about to be written.
+    const reads: GpuStorage[] = [];
+    for (const l of leavesOf(expr)) if (l.storage !== gpuOut && !reads.includes(l.storage as GpuStorage)) reads.push(l.storage as GpuStorage);
+    const source = (v: View) => (v.storage === gpuOut ? 'out' : `in${reads.indexOf(v.storage as GpuStorage)}`);
+    const n = numel(out.shape);
+    const code = compileExpr([expr], [out], out.shape, 'i', source, (k) => at('p.w', 1 + k));
+    const words = [n, ...code.words];
+    if (words.length > PARAM_WORDS) throw new EngineError(`WebGPU fusion: ${words.length} parameter words exceed ${PARAM_WORDS}`);
+    const params = new Uint32Array(PARAM_WORDS);
+    words.forEach((w, k) => (params[k] = w >>> 0));
+    const readTypes = reads.map((s) => wgslType(s.dtype));
+    const outType = wgslType(out.dtype);
+    this.record1([gpuOut], () =>
+      this.queue.dispatch({
+        key: `fused:${readTypes.join('')}>${outType}|${code.key}`,
+        code: () =>
+          `struct Params { w: array<vec4<u32>, ${PARAM_WORDS / 4}>, }\n` +
+          bindings(
+            reads.map((_, k) => [`in${k}`, readTypes[k]!]),
+            [['out', outType]],
+          ) +
+          F32_MATH +
+          MAIN_1D +
+          `\n  if (i >= ${at('p.w', 0)}) { return; }\n` +
+          code.body +
+          `  out[off${numbered([expr]).leaves.length}] = ${code.name(expr)};\n}\n`,
+        reads,
+        writes: [gpuOut],
+        params,
+        workgroups: grid(Math.ceil(n / WG)),
+        cost: n * (reads.length + 2),
+      }),
+    );
+  }
+
+  /** Records a matmul kernel storing the product (if still wanted) and its epilogue's outputs. */
+  private emitMatmul(pending: MatmulPending): void {
+    const { problem, outputs } = pending;
+    const writes = outputs.map((o) => o.out.storage as GpuStorage);
+    if (outputs.length === 1 && outputs[0]!.expr === ACC) return this.record1(writes, () => gemm(problem));
+    const roots = outputs.map((o) => o.expr);
+    const reads: GpuStorage[] = [];
+    for (const l of leavesOf(...roots)) if (!reads.includes(l.storage as GpuStorage)) reads.push(l.storage as GpuStorage);
+    const source = (v: View) => `e${reads.indexOf(v.storage as GpuStorage)}`;
+    const word = (k: number) => (k < 8 ? at('p.ep0', k) : at('p.ep1', k - 8));
+    // Lazily recorded products are whole tensors from element 0: element `at` of C is flat index `at` of each output.
+    const code = compileExpr(roots, [], pending.epilogueShape!, 'at', source, word);
+    const outTypes = outputs.map((o) => wgslType(o.out.dtype));
+    const stores = outputs.map((o, k) => `  o${k}[at] = ${code.name(o.expr)};\n`).join('');
+    this.record1(writes, () =>
+      gemm(problem, {
+        shader: {
+          key: `${outTypes.join('')}|${code.key}`,
+          reads: reads.map((s, k) => [`e${k}`, wgslType(s.dtype)]),
+          writes: outputs.map((_, k) => [`o${k}`, outTypes[k]!]),
+          store: code.body + stores,
+        },
+        reads,
+        writes,
+        words: code.words,
+      }),
+    );
+  }
 }
+
+const storagesOf = (views: readonly View[]) => views.map((v) => v.storage as GpuStorage);
 
 /** The whole of its storage, contiguous from element 0: a tensor a kernel may leave pending. */
 function isWhole(v: View): boolean {
   return v.offset === 0 && isContiguous(v.shape, v.strides) && v.storage.length === numel(v.shape);
-}
-
-function leavesOf(expr: OpExpr): View[] {
-  return numbered(expr).leaves;
-}
-
-/**
- * The expression's DAG in evaluation order: op nodes (shared subexpressions once) named t0, t1, …, and its
- * distinct leaf views named l0, l1, … (two leaves on the same view load once).
- */
-function numbered(root: OpExpr): { ops: OpExpr[]; leaves: View[]; names: Map<FusedExpr, string> } {
-  const ops: OpExpr[] = [];
-  const leaves: View[] = [];
-  const leafIndex = new Map<string, number>();
-  const names = new Map<FusedExpr, string>();
-  const visit = (e: FusedExpr): void => {
-    if (names.has(e)) return;
-    if (e.kind === 'leaf') {
-      const v = e.view;
-      const key = `${(v.storage as GpuStorage).id}@${v.offset}:${v.shape.join(',')}/${v.strides.join(',')}:${v.dtype}`;
-      let j = leafIndex.get(key);
-      if (j === undefined) {
-        leafIndex.set(key, (j = leaves.length));
-        leaves.push(v);
-      }
-      names.set(e, `l${j}`);
-      return;
-    }
-    e.args.forEach(visit);
-    names.set(e, `t${ops.length}`);
-    ops.push(e);
-  };
-  visit(root);
-  return { ops, leaves, names };
-}
-
-/** Parameter words of a kernel with `operands` operands over at most `rank` merged dims (see `emit`). */
-function paramWords(operands: number, rank: number, ops: readonly OpExpr[]): number {
-  return 1 + rank + operands * (1 + rank) + 2 * ops.filter((op) => op.constants.length).length;
-}
-
-/** A constant as the bits of the op's result type. */
-function bitsOf(value: number, type: WgslScalar): number {
-  return type === 'i32' ? value | 0 : new Uint32Array(new Float32Array([value]).buffer)[0]!;
 }

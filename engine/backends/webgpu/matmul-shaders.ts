@@ -1,6 +1,6 @@
 import { offsetsWgsl } from './layout.js';
 import { MAX_RANK, ParamLayout } from './params.js';
-import { bindings } from './wgsl.js';
+import { F32_MATH, type WgslScalar, bindings } from './wgsl.js';
 
 /**
  * The WGSL of matmul's schedules (matmul.ts records them, tuning.ts picks one per adapter). Every schedule
@@ -21,7 +21,23 @@ import { bindings } from './wgsl.js';
  * On lavapipe every invocation is one lane of an 8-wide SIMD register, so a vec4 accumulator takes four
  * registers and large blocks spill; storage loads with lane-varying addresses are done lane by lane. Speed
  * there is FMAs per lane-varying load, within what the registers hold.
+ *
+ * Every schedule ends in `store(at, v)` for element `at` of C. An epilogue (fusion.ts) replaces that function:
+ * it computes elementwise ops of v (a bias, an activation) and stores them into other outputs, C among them
+ * only if C is still wanted.
  */
+
+/** What a kernel does with each element of A·B in place of storing it into C. */
+export interface MatmulEpilogue {
+  /** Distinguishes the shader: equal keys mean equal WGSL. */
+  key: string;
+  /** Inputs of the elementwise ops, bound after A and B. */
+  reads: [string, WgslScalar][];
+  /** The outputs, bound in place of C. */
+  writes: [string, WgslScalar][];
+  /** The body of `fn store(at: u32, v: f32)`; it reads its parameters from `p.ep0` and `p.ep1`. */
+  store: string;
+}
 
 export type MatmulVariant =
   | { schedule: 'tiled' }
@@ -79,7 +95,13 @@ export const matmulParams = new ParamLayout({
   s0: 'list',
   s1: 'list',
   s2: 'list',
+  /** The epilogue's parameter words. */
+  ep0: 'list',
+  ep1: 'list',
 });
+
+/** Parameter words an epilogue may use. */
+export const EPILOGUE_WORDS = 16;
 
 const batchOffsets = offsetsWgsl(MAX_RANK, 'batch', 'p.shape', [
   { name: 'baseA', init: 'p.offA', strides: 'p.s0' },
@@ -87,28 +109,65 @@ const batchOffsets = offsetsWgsl(MAX_RANK, 'batch', 'p.shape', [
   { name: 'baseC', init: 'p.offC', strides: 'p.s2' },
 ]);
 
-const header =
-  matmulParams.wgsl() +
-  bindings([['A', 'f32'], ['B', 'f32']], [['C', 'f32']]) +
-  'fn store(at: u32, v: f32) { C[at] = select(v, C[at] + v, p.accumulate == 1u); }\n';
+/** Parameters, bindings (A and B as `element`s) and `store`, plain or the epilogue's. */
+function header(element: string, epilogue: MatmulEpilogue | undefined): string {
+  const operands: [string, string][] = [['A', element], ['B', element]];
+  if (!epilogue) {
+    return (
+      matmulParams.wgsl() +
+      bindings(operands, [['C', 'f32']]) +
+      'fn store(at: u32, v: f32) { C[at] = select(v, C[at] + v, p.accumulate == 1u); }\n'
+    );
+  }
+  return matmulParams.wgsl() + bindings([...operands, ...epilogue.reads], epilogue.writes) + F32_MATH + `fn store(at: u32, v: f32) {\n${epilogue.store}}\n`;
+}
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
-export function matmulShader(v: MatmulVariant, S: number): string {
+/**
+ * The stores of a register tile: element (r, j) goes to row row0 + rowStep·r and column col0 + colOffset(j).
+ * Plain stores are unrolled; an epilogue's `store` is called from a loop over the tile instead, so that its code
+ * appears once (unrolled at each of up to 128 sites, lavapipe took minutes to compile one kernel).
+ */
+function storeTile(rows: number, rowStep: number, cols: number, colOffset: (j: number) => number, value: (r: number, j: number) => string, epilogue: boolean): string[] {
+  const lines: string[] = [];
+  if (!epilogue) {
+    for (const r of range(rows)) {
+      lines.push(`  if (row0 + ${r * rowStep}u < p.M) {`);
+      for (const j of range(cols)) {
+        lines.push(`    if (col0 + ${colOffset(j)}u < p.N) { store(baseC + (row0 + ${r * rowStep}u) * p.ldc + col0 + ${colOffset(j)}u, ${value(r, j)}); }`);
+      }
+      lines.push('  }');
+    }
+    return lines;
+  }
+  lines.push(`  var tile: array<f32, ${rows * cols}>;`);
+  for (const r of range(rows)) for (const j of range(cols)) lines.push(`  tile[${r * cols + j}] = ${value(r, j)};`);
+  lines.push(`  let colOffsets = array<u32, ${cols}>(${range(cols).map((j) => `${colOffset(j)}u`).join(', ')});`);
+  lines.push(`  for (var e = 0u; e < ${rows * cols}u; e++) {`);
+  lines.push(`    let row = row0 + (e / ${cols}u) * ${rowStep}u;`);
+  lines.push(`    let col = col0 + colOffsets[e % ${cols}u];`);
+  lines.push('    if (row < p.M && col < p.N) { store(baseC + row * p.ldc + col, tile[e]); }');
+  lines.push('  }');
+  return lines;
+}
+
+export function matmulShader(v: MatmulVariant, S: number, epilogue?: MatmulEpilogue): string {
+  const looped = epilogue !== undefined;
   switch (v.schedule) {
     case 'tiled':
-      return tiledShader();
+      return tiledShader(header('f32', epilogue));
     case 'subgroup':
-      return subgroupShader(v.rows, v.cols, S);
+      return subgroupShader(v.rows, v.cols, S, header('f32', epilogue), looped);
     case 'register':
-      return registerShader(v.rows, v.cols, v.wgX, v.wgY);
+      return registerShader(v.rows, v.cols, v.wgX, v.wgY, header('f32', epilogue), looped);
     case 'vec4':
-      return vec4Shader(v.rows, v.quads, v.wgX, v.wgY);
+      return vec4Shader(v.rows, v.quads, v.wgX, v.wgY, header('vec4<f32>', epilogue), looped);
   }
 }
 
 /** BM = BN = 64, BK = 16, 16×16 threads with 4×4 blocks. */
-function tiledShader(): string {
+function tiledShader(header: string): string {
   return (
     header +
     `
@@ -173,7 +232,7 @@ ${batchOffsets}
 }
 
 /** Lane l owns columns col0 + S·j (consecutive lanes, consecutive columns) and rows row0 + S·i + l of A's loads. */
-function subgroupShader(ROWS: number, COLS: number, S: number): string {
+function subgroupShader(ROWS: number, COLS: number, S: number, header: string, looped: boolean): string {
   const lines: string[] = [];
   // Rows and columns past the edge load the last row (column) instead and are never stored.
   for (const i of range(ROWS)) lines.push(`  let aAt${i} = baseA + min(row0 + ${i * S}u + lane, p.M - 1u) * p.sAm;`);
@@ -193,13 +252,7 @@ function subgroupShader(ROWS: number, COLS: number, S: number): string {
     }
   }
   lines.push('  }');
-  for (const r of range(ROWS * S)) {
-    lines.push(`  if (row0 + ${r}u < p.M) {`);
-    for (const j of range(COLS)) {
-      lines.push(`    if (col0 + ${j * S}u < p.N) { store(baseC + (row0 + ${r}u) * p.ldc + col0 + ${j * S}u, c${r}_${Math.floor(j / 4)}[${j % 4}]); }`);
-    }
-    lines.push('  }');
-  }
+  lines.push(...storeTile(ROWS * S, 1, COLS, (j) => j * S, (r, j) => `c${r}_${Math.floor(j / 4)}[${j % 4}]`, looped));
   return (
     'enable subgroups;\n' +
     header +
@@ -220,7 +273,7 @@ ${lines.join('\n')}
  * Invocation (x, y) of the workgroup owns rows row0 + wgY·i and columns col0 + wgX·j of the tile (interleaved,
  * so that neighbouring invocations read neighbouring addresses), accumulating four columns per vec4.
  */
-function registerShader(ROWS: number, COLS: number, wgX: number, wgY: number): string {
+function registerShader(ROWS: number, COLS: number, wgX: number, wgY: number, header: string, looped: boolean): string {
   const quads = Math.ceil(COLS / 4);
   const lines: string[] = [];
   for (const i of range(ROWS)) lines.push(`  let aAt${i} = baseA + min(row0 + ${i * wgY}u, p.M - 1u) * p.sAm;`);
@@ -236,13 +289,7 @@ function registerShader(ROWS: number, COLS: number, wgX: number, wgY: number): s
     for (const q of range(quads)) lines.push(`    c${i}_${q} = fma(a${i}, b${q}, c${i}_${q});`);
   }
   lines.push('  }');
-  for (const i of range(ROWS)) {
-    lines.push(`  if (row0 + ${i * wgY}u < p.M) {`);
-    for (const j of range(COLS)) {
-      lines.push(`    if (col0 + ${j * wgX}u < p.N) { store(baseC + (row0 + ${i * wgY}u) * p.ldc + col0 + ${j * wgX}u, c${i}_${Math.floor(j / 4)}[${j % 4}]); }`);
-    }
-    lines.push('  }');
-  }
+  lines.push(...storeTile(ROWS, wgY, COLS, (j) => j * wgX, (i, j) => `c${i}_${Math.floor(j / 4)}[${j % 4}]`, looped));
   return (
     header +
     `
@@ -264,7 +311,7 @@ ${lines.join('\n')}
  * Invocation (x, y) owns rows row0 + wgY·i and column quads (wgX·q + x) of the tile; per four k it loads `rows`
  * vec4 of A and 4·quads of B for 4·rows·quads vec4 FMAs.
  */
-function vec4Shader(ROWS: number, QUADS: number, wgX: number, wgY: number): string {
+function vec4Shader(ROWS: number, QUADS: number, wgX: number, wgY: number, header: string, looped: boolean): string {
   const lines: string[] = [];
   for (const i of range(ROWS)) lines.push(`  let aAt${i} = (baseA + min(row0 + ${i * wgY}u, p.M - 1u) * p.sAm) / 4u;`);
   for (const q of range(QUADS)) lines.push(`  let bAt${q} = (baseB + min(col0 + ${q * wgX * 4}u, p.N - 4u)) / 4u;`);
@@ -281,20 +328,11 @@ function vec4Shader(ROWS: number, QUADS: number, wgX: number, wgY: number): stri
     }
   }
   lines.push('  }');
-  for (const i of range(ROWS)) {
-    lines.push(`  if (row0 + ${i * wgY}u < p.M) {`);
-    for (const q of range(QUADS)) {
-      for (const j of range(4)) {
-        const col = `col0 + ${q * wgX * 4 + j}u`;
-        lines.push(`    if (${col} < p.N) { store(baseC + (row0 + ${i * wgY}u) * p.ldc + ${col}, c${i}_${q}[${j}]); }`);
-      }
-    }
-    lines.push('  }');
-  }
+  // Column j of the tile is entry j % 4 of quad ⌊j / 4⌋.
+  const quadColumn = (j: number) => Math.floor(j / 4) * wgX * 4 + (j % 4);
+  lines.push(...storeTile(ROWS, wgY, 4 * QUADS, quadColumn, (i, j) => `c${i}_${Math.floor(j / 4)}[${j % 4}]`, looped));
   return (
-    matmulParams.wgsl() +
-    bindings([['A', 'vec4<f32>'], ['B', 'vec4<f32>']], [['C', 'f32']]) +
-    'fn store(at: u32, v: f32) { C[at] = select(v, C[at] + v, p.accumulate == 1u); }\n' +
+    header +
     `
 @compute @workgroup_size(${wgX}, ${wgY})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {

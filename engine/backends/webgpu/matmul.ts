@@ -3,7 +3,7 @@ import { broadcastStrides } from '../cpu/strided.js';
 import type { GpuStorage } from './buffers.js';
 import { webgpu } from './context.js';
 import { coalesce } from './layout.js';
-import { matmulParams, matmulShader, tileOf, variantName } from './matmul-shaders.js';
+import { EPILOGUE_WORDS, type MatmulEpilogue, matmulParams, matmulShader, tileOf, variantName } from './matmul-shaders.js';
 import { MAX_RANK } from './params.js';
 import { matmulVariant } from './tuning.js';
 
@@ -39,6 +39,14 @@ export interface GemmProblem {
   accumulate?: boolean;
 }
 
+/** An epilogue with its buffers (bound after A and B, and in place of C) and its parameter words. */
+export interface BoundEpilogue {
+  shader: MatmulEpilogue;
+  reads: GpuStorage[];
+  writes: GpuStorage[];
+  words: number[];
+}
+
 /**
  * Whether the 'vec4' schedule can read this product: A contiguous along k and B along n, with K and N, every
  * offset and every other stride (batch strides included) multiples of 4, so each vec4 is four whole elements.
@@ -52,15 +60,16 @@ export function vec4Aligned(g: GemmProblem): boolean {
   );
 }
 
-/** Records C = A·B (or C += A·B) for every batch. */
-export function gemm(g: GemmProblem): void {
+/** Records C = A·B (or C += A·B) for every batch; with an epilogue, its outputs instead of C. */
+export function gemm(g: GemmProblem, epilogue?: BoundEpilogue): void {
   const { queue, adapter } = webgpu();
   const count = g.batch.shape.reduce((x, y) => x * y, 1);
   if (g.m === 0 || g.n === 0 || count === 0) return;
   const variant = matmulVariant(adapter, g.m, g.n, g.k, vec4Aligned(g));
   const S = adapter.subgroupMinSize;
   const [tileRows, tileCols] = tileOf(variant, S);
-  const key = `matmul:${variantName(variant)}:${S}`;
+  const key = `matmul:${variantName(variant)}:${S}${epilogue ? `|${epilogue.shader.key}` : ''}`;
+  const words = [...(epilogue?.words ?? []), ...new Array<number>(EPILOGUE_WORDS - (epilogue?.words.length ?? 0)).fill(0)];
   const [s0, s1, s2] = g.batch.strides;
   // The walk is padded with leading size-1 dims to MAX_RANK, so that one shader serves every batch layout.
   const lead = new Array<number>(MAX_RANK - g.batch.shape.length).fill(1);
@@ -71,9 +80,9 @@ export function gemm(g: GemmProblem): void {
     const batches = Math.min(65535, count - start);
     queue.dispatch({
       key,
-      code: () => matmulShader(variant, S),
-      reads: [g.a.storage, g.b.storage],
-      writes: [g.c.storage],
+      code: () => matmulShader(variant, S, epilogue?.shader),
+      reads: [g.a.storage, g.b.storage, ...(epilogue?.reads ?? [])],
+      writes: epilogue?.writes ?? [g.c.storage],
       params: matmulParams.pack({
         M: g.m,
         N: g.n,
@@ -94,6 +103,8 @@ export function gemm(g: GemmProblem): void {
         s0: list(s0),
         s1: list(s1),
         s2: list(s2),
+        ep0: words.slice(0, 8),
+        ep1: words.slice(8),
       }),
       workgroups: [Math.ceil(g.n / tileCols), Math.ceil(g.m / tileRows), batches],
       cost: (g.m * g.n * Math.max(1, g.k) * batches) / 8,
@@ -119,7 +130,7 @@ const matmul: Kernel = ([a, b], [out]) => {
   ]);
   const [aRow, aCol] = a!.strides.slice(-2) as [number, number];
   const [bRow, bCol] = b!.strides.slice(-2) as [number, number];
-  gemm({
+  const problem: GemmProblem = {
     m,
     n,
     k,
@@ -127,7 +138,9 @@ const matmul: Kernel = ([a, b], [out]) => {
     b: { storage: b!.storage as GpuStorage, offset: b!.offset, rowStride: bRow, colStride: bCol },
     c: { storage: out!.storage as GpuStorage, offset: out!.offset, ldc: n },
     batch: { shape: walk.shape, strides: walk.strides as [number[], number[], number[]] },
-  });
+  };
+  // Left pending, the product can take the elementwise ops that follow it as an epilogue (fusion.ts).
+  webgpu().fusion.recordMatmul(problem, out!);
 };
 
 export const matmulKernels: Record<string, Kernel> = { matmul };

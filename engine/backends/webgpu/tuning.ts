@@ -36,9 +36,15 @@ export interface TuningEntry {
   /**
    * Whether scaled_dot_product_attention (forward) and scaled_dot_product_attention_backward run as the fused
    * flash kernels of attention*.ts, or as their composites on this backend's own kernels; and the fused
-   * forward's schedule (attention.ts).
+   * kernels' schedule (attention-wgsl.ts).
    */
   fusedAttention: { forward: boolean; backward: boolean; schedule: AttentionSchedule };
+  /**
+   * Whether a matmul takes the elementwise ops reading its result as an epilogue (fusion.ts): one dispatch and
+   * one pass through memory fewer per op, at the price of a shader per epilogue, with the epilogue's code
+   * inlined at each of the kernel's stores.
+   */
+  matmulEpilogues: boolean;
 }
 
 const tiled: MatmulVariant = { schedule: 'tiled' };
@@ -79,10 +85,15 @@ export const TUNING_TABLE: Record<AdapterClass, TuningEntry> = {
     // Two cores are kept busy by the tiles alone.
     weightGradWorkgroups: 0,
     // 8 heads × 256 tokens × 64 (same process, shared VM): the fused forward's 'subgroup' schedule runs at
-    // 1.3–2× the composite's speed (3.5–7 GFLOP/s against 2–4). The 'row' schedule (and the fused backward,
-    // built like it) loads once per multiply-add, 8–10× slower than the composites here, and lavapipe compiles
-    // it for minutes at head dim 64.
-    fusedAttention: { forward: true, backward: false, schedule: 'subgroup' },
+    // 1.3–2× the composite's speed (3.5–7 GFLOP/s against 2–4); the fused backward's, with its forward, at
+    // 1.3–1.9× autograd through the composite (5.3–8 GFLOP/s against 3.9–4.7; device time, interleaved), though
+    // its two kernels take lavapipe ~40 s to compile (the forward's ~12 s). The 'row' schedule loads once per
+    // multiply-add, 8–10× slower than the composites here, and lavapipe compiles it for minutes at head dim 64.
+    fusedAttention: { forward: true, backward: true, schedule: 'subgroup' },
+    // Bench training steps (same session, alternating): LightningDiT 5.4–5.5 s with epilogues, 5.7–6.1 s
+    // without; VA-VAE 9.8–12.8 s with, 9.5–10.2 s without. Each new epilogue is a matmul shader that lavapipe
+    // takes ~15 s to compile (first call, tests on a fresh machine), which outweighs a 5–10% gain.
+    matmulEpilogues: false,
   },
   cpu: {
     matmul: register8x8,
@@ -90,6 +101,7 @@ export const TUNING_TABLE: Record<AdapterClass, TuningEntry> = {
     candidates: [register8x8, { schedule: 'register', rows: 4, cols: 4, wgX: 8, wgY: 8 }, tiled],
     weightGradWorkgroups: 0,
     fusedAttention: { forward: false, backward: false, schedule: 'row' },
+    matmulEpilogues: false,
   },
   gpu: {
     matmul: vec4x8x8,
@@ -107,6 +119,9 @@ export const TUNING_TABLE: Record<AdapterClass, TuningEntry> = {
     // H200, 8 heads × 256 tokens × 64: fused forward 0.30 ms vs composite 0.87 ms; fused backward 8.4 ms vs
     // autograd through the composite 1.9 ms (its per-row kernels leave the GPU mostly idle at this size).
     fusedAttention: { forward: true, backward: false, schedule: 'row' },
+    // Small models are launch-bound on GPUs (LightningDiT's step on an H200, above): a dispatch fewer per
+    // linear layer's bias and activation. Not yet measured on a GPU.
+    matmulEpilogues: true,
   },
 };
 
@@ -154,14 +169,26 @@ export function usesFusedAttention(a: AdapterSummary, pass: 'forward' | 'backwar
   return forcedAttention ?? TUNING_TABLE[adapterClass(a)].fusedAttention[pass];
 }
 
+let forcedEpilogues: boolean | undefined;
+
+/** Makes matmuls take epilogues (true) or not (false) on every adapter; undefined: the table decides. */
+export function forceMatmulEpilogues(on: boolean | undefined): void {
+  forcedEpilogues = on;
+}
+
+/** Whether matmuls on this adapter take the elementwise ops after them as epilogues (see `TuningEntry.matmulEpilogues`). */
+export function usesMatmulEpilogues(a: AdapterSummary): boolean {
+  return forcedEpilogues ?? TUNING_TABLE[adapterClass(a)].matmulEpilogues;
+}
+
 let forcedSchedule: AttentionSchedule | undefined;
 
-/** Makes the fused forward use this schedule where the adapter runs it (tests use it to run both on one adapter). */
+/** Makes the fused kernels use this schedule where the adapter runs it (tests use it to run both on one adapter). */
 export function forceAttentionSchedule(schedule: AttentionSchedule | undefined): void {
   forcedSchedule = schedule;
 }
 
-/** The fused forward's schedule on this adapter: 'subgroup' needs subgroups of one fixed size, as its workgroup is one. */
+/** The fused kernels' schedule on this adapter: 'subgroup' needs subgroups of one fixed size, as its workgroup is one. */
 export function attentionSchedule(a: AdapterSummary): AttentionSchedule {
   const cls = adapterClass(a);
   const schedule = forcedSchedule ?? TUNING_TABLE[cls].fusedAttention.schedule;
