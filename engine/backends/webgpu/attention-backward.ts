@@ -2,6 +2,7 @@ import type { Kernel } from '../../backend.js';
 import type { AttentionAttrs } from '../../ops/attention.js';
 import {
   KEYS_PER_LANE,
+  accumulateKeyRows,
   KEY_BLOCK,
   ROWS_PER_GROUP,
   ROW_COST,
@@ -250,13 +251,7 @@ ${perQuad((j) => `      dq${r}_${j} *= rescale;\n`)}      m${r} = mNew;
       x${r} = prob * (dp${r} - D${r});
     }
 `,
-    )}    // Key s0 + k was scored by lane k % SG, in component k / SG of its vec4; keys past the end are skipped.
-    for (var k = 0u; k < min(${block}u, keys - s0); k++) {
-      let kRow = baseK + (s0 + k) * p.E;
-${perQuad((j) => `      let k${j} = ${atColumns('K', 'kRow', `cols${j}`)};\n`)}      let c = k / ${SG}u;
-      let owner = k % ${SG}u;
-${perRow((r) => `      { let ds = vec4<f32>(subgroupShuffle(x${r}[c], owner));\n${perQuad((j) => `        dq${r}_${j} = fma(ds, k${j}, dq${r}_${j});\n`)}      }\n`)}    }
-  }
+    )}${accumulateKeyRows('K', 'baseK', 'p.E', 'dq', rows, quadsE, SG, block)}  }
 ${perRow(
   (r) => `  {
     let l = subgroupAdd(l${r});

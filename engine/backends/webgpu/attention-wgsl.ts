@@ -98,6 +98,20 @@ export function atColumns(buffer: string, base: string, cols: string): string {
   return `vec4<f32>(${buffer}[${base} + ${cols}.x], ${buffer}[${base} + ${cols}.y], ${buffer}[${base} + ${cols}.z], ${buffer}[${base} + ${cols}.w])`;
 }
 
+/**
+ * Statements of the subgroup schedule: for each key s0 + k of the block (keys past the end skipped), the lane
+ * loads its columns cols<j> of that key's row of `buffer` (rows of `len` from `base`) and adds them, weighted by
+ * component k / SG of x<r> in lane k % SG (the lane that scored the key), into `acc`<r>_<j> for each owned row r.
+ */
+export function accumulateKeyRows(buffer: string, base: string, len: string, acc: string, rows: number, quads: number, SG: number, block: number): string {
+  return `    for (var k = 0u; k < min(${block}u, keys - s0); k++) {
+      let kvAt = ${base} + (s0 + k) * ${len};
+${unroll(quads, (j) => `      let kv${j} = ${atColumns(buffer, 'kvAt', `cols${j}`)};\n`)}      let c = k / ${SG}u;
+      let owner = k % ${SG}u;
+${unroll(rows, (r) => `      { let w = vec4<f32>(subgroupShuffle(x${r}[c], owner));\n${unroll(quads, (j) => `        ${acc}${r}_${j} = fma(w, kv${j}, ${acc}${r}_${j});\n`)}      }\n`)}    }
+`;
+}
+
 /** Stores the vec4 `y` at the lane's columns of quad j into the row at `base` of `len` elements, dropping the padding. */
 export function storeColumns(buffer: string, base: string, y: string, j: number, SG: number, len: string): string {
   return `{ let y = ${y};

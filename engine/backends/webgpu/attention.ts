@@ -9,8 +9,8 @@ import {
   ROW_COST,
   ROW_SLOTS,
   SUBGROUP_COST,
+  accumulateKeyRows,
   accumulateRow,
-  atColumns,
   blockScores,
   laneColumns,
   laneRows,
@@ -179,13 +179,7 @@ ${perRow(
 ${perQuad((j) => `      acc${r}_${j} *= rescale;\n`)}      m${r} = mNew;
     }
 `,
-)}    // Key s0 + k was scored by lane k % SG, in component k / SG of its vec4; keys past the end are skipped.
-    for (var k = 0u; k < min(${block}u, keys - s0); k++) {
-      let vAt = baseV + (s0 + k) * p.Ev;
-${perQuad((j) => `      let v${j} = ${atColumns('V', 'vAt', `cols${j}`)};\n`)}      let c = k / ${SG}u;
-      let owner = k % ${SG}u;
-${perRow((r) => `      { let w = vec4<f32>(subgroupShuffle(x${r}[c], owner));\n${perQuad((j) => `        acc${r}_${j} = fma(w, v${j}, acc${r}_${j});\n`)}      }\n`)}    }
-  }
+)}${accumulateKeyRows('V', 'baseV', 'p.Ev', 'acc', rows, quads, SG, block)}  }
 ${perRow(
   (r) => `  {
     // A row with every key masked has l = 0 and gets NaN, as the composite's softmax gives; no keys at all give 0.
