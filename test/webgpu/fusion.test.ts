@@ -4,7 +4,8 @@ import * as E from '../../engine/index.js';
 import type { Tensor } from '../../engine/index.js';
 import { webgpu } from '../../engine/backends/webgpu/context.js';
 import { fusionFromEnv } from '../../engine/backends/webgpu/fusion.js';
-import { forceMatmulEpilogues } from '../../engine/backends/webgpu/tuning.js';
+import { type MatmulVariant, variantName } from '../../engine/backends/webgpu/matmul-shaders.js';
+import { forceMatmulEpilogues, forceMatmulVariant, runsOn } from '../../engine/backends/webgpu/tuning.js';
 import { shapesEqual } from '../../engine/shape.js';
 import { AdamW, Linear, assign } from '../../nn/index.js';
 import { cpuTensor, describeGpu, expectClose, oracle, toGpu } from './helpers.js';
@@ -43,7 +44,10 @@ async function kernelsOf(body: () => Tensor[]): Promise<{ kernels: number; value
 const near = { ulps: 64, atol: 2 ** -20 };
 
 // Matmul epilogues are off on lavapipe by default (tuning.ts); the tests that need them turn them on.
-afterEach(() => forceMatmulEpilogues(undefined));
+afterEach(() => {
+  forceMatmulEpilogues(undefined);
+  forceMatmulVariant(undefined);
+});
 
 describeGpu('elementwise fusion on WebGPU', () => {
   test('silu(a)·b + c is one kernel, with the values of the op-by-op program', async () => {
@@ -178,6 +182,27 @@ describeGpu('elementwise fusion on WebGPU', () => {
     expect(fused.kernels).toBe(1);
     expectClose('linear → leaky_relu → residual', fused.values[0]!, unfused.values[0]!, near);
     [x, w, b, r].forEach((t) => t!.dispose());
+  });
+
+  test('every matmul schedule stores through an epilogue (the GPUs\' ones included), at ragged tile edges', async () => {
+    forceMatmulEpilogues(true);
+    // K and N multiples of 4, so that 'vec4' runs too; M, batch and N leave partial tiles.
+    const [x, w, b] = [[3, 37, 20], [44, 20], [44]].map((s, k) => toGpu(cpuTensor(s, 50 + k)));
+    const program = () => [E.relu(E.linear(x!, w!, b!))];
+    const unfused = await withFusion(false, () => kernelsOf(program));
+    const schedules: MatmulVariant[] = [
+      { schedule: 'tiled' },
+      { schedule: 'subgroup', rows: 4, cols: 4 },
+      { schedule: 'register', rows: 4, cols: 4, wgX: 8, wgY: 8 },
+      { schedule: 'vec4', rows: 8, quads: 2, wgX: 8, wgY: 8 },
+    ];
+    for (const variant of schedules.filter((v) => runsOn(v, webgpu().adapter))) {
+      forceMatmulVariant(variant);
+      const fused = await withFusion(true, () => kernelsOf(program));
+      expect(fused.kernels, variantName(variant)).toBe(1);
+      expectClose(`linear → relu (${variantName(variant)})`, fused.values[0]!, unfused.values[0]!, near);
+    }
+    [x, w, b].forEach((t) => t!.dispose());
   });
 
   test('an epilogue stores the product too while its tensor lives, and not once it is disposed', async () => {
