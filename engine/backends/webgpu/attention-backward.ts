@@ -3,6 +3,7 @@ import type { AttentionAttrs } from '../../ops/attention.js';
 import {
   KEYS_PER_LANE,
   accumulateKeyRows,
+  onlineSoftmaxBlock,
   KEY_BLOCK,
   ROWS_PER_GROUP,
   ROW_COST,
@@ -237,17 +238,7 @@ ${zeros(`dq${r}_`, quadsE)}`,
     let vAt = vec4<u32>(baseV) + min(s, vec4<u32>(p.S - 1u)) * p.Ev;
 ${laneDots('x', SG, 'K', 'kAt', 'Q', 'qAt', 'p.E')}${laneDots('dp', SG, 'V', 'vAt', 'G', 'gAt', 'p.Ev')}${perRow(
       (r) => `    {
-      let t = min(first + ${r}u, p.L - 1u);
-      let y = x${r} * p.scale;
-      let z = vec4<f32>(masked(y.x, t, s.x, baseM), masked(y.y, t, s.y, baseM), masked(y.z, t, s.z, baseM), masked(y.w, t, s.w, baseM));
-      let mNew = max(m${r}, subgroupMax(max(max(z.x, z.y), max(z.z, z.w))));
-      // While every score so far is −∞ there is nothing to add (and exp(−∞ − (−∞)) would be NaN).
-      let seen = mNew != -inf_f32();
-      let rescale = select(1.0, exp(m${r} - mNew), seen);
-      let prob = select(vec4<f32>(), exp(z - mNew), seen);
-      l${r} = l${r} * rescale + dot(prob, vec4<f32>(1.0));
-${perQuad((j) => `      dq${r}_${j} *= rescale;\n`)}      m${r} = mNew;
-      // dS, relative to exp(m) as the probabilities are.
+${onlineSoftmaxBlock(r, 'first', 'dq', quadsE)}      // dS, relative to exp(m) as the probabilities are.
       x${r} = prob * (dp${r} - D${r});
     }
 `,

@@ -99,6 +99,25 @@ export function atColumns(buffer: string, base: string, cols: string): string {
 }
 
 /**
+ * Statements of the subgroup schedule for owned row r (query `first` + r) and its block of scores x<r>: scales
+ * and masks them, moves the running maximum m<r> and sum l<r> on (the online softmax), rescales the
+ * accumulators `acc`<r>_<j>, and leaves the block's probabilities, relative to exp(m<r>), in `prob`.
+ */
+export function onlineSoftmaxBlock(r: number, first: string, acc: string, quads: number): string {
+  return `      let t = min(${first} + ${r}u, p.L - 1u);
+      let y = x${r} * p.scale;
+      let z = vec4<f32>(masked(y.x, t, s.x, baseM), masked(y.y, t, s.y, baseM), masked(y.z, t, s.z, baseM), masked(y.w, t, s.w, baseM));
+      let mNew = max(m${r}, subgroupMax(max(max(z.x, z.y), max(z.z, z.w))));
+      // While every score so far is −∞ there is nothing to add (and exp(−∞ − (−∞)) would be NaN).
+      let seen = mNew != -inf_f32();
+      let rescale = select(1.0, exp(m${r} - mNew), seen);
+      let prob = select(vec4<f32>(), exp(z - mNew), seen);
+      l${r} = l${r} * rescale + dot(prob, vec4<f32>(1.0));
+${unroll(quads, (j) => `      ${acc}${r}_${j} *= rescale;\n`)}      m${r} = mNew;
+`;
+}
+
+/**
  * Statements of the subgroup schedule: for each key s0 + k of the block (keys past the end skipped), the lane
  * loads its columns cols<j> of that key's row of `buffer` (rows of `len` from `base`) and adds them, weighted by
  * component k / SG of x<r> in lane k % SG (the lane that scored the key), into `acc`<r>_<j> for each owned row r.

@@ -10,6 +10,7 @@ import {
   ROW_SLOTS,
   SUBGROUP_COST,
   accumulateKeyRows,
+  onlineSoftmaxBlock,
   accumulateRow,
   blockScores,
   laneColumns,
@@ -167,16 +168,7 @@ ${unroll(ROW_SLOTS, (i) => `      let q${i} = Q[qAt${i} + e];\n`)}${perRow(
     )}    }
 ${perRow(
   (r) => `    {
-      let t = min(t0 + ${r}u, p.L - 1u);
-      let y = x${r} * p.scale;
-      let z = vec4<f32>(masked(y.x, t, s.x, baseM), masked(y.y, t, s.y, baseM), masked(y.z, t, s.z, baseM), masked(y.w, t, s.w, baseM));
-      let mNew = max(m${r}, subgroupMax(max(max(z.x, z.y), max(z.z, z.w))));
-      // While every score so far is −∞ there is nothing to add (and exp(−∞ − (−∞)) would be NaN).
-      let seen = mNew != -inf_f32();
-      let rescale = select(1.0, exp(m${r} - mNew), seen);
-      x${r} = select(vec4<f32>(), exp(z - mNew), seen);
-      l${r} = l${r} * rescale + dot(x${r}, vec4<f32>(1.0));
-${perQuad((j) => `      acc${r}_${j} *= rescale;\n`)}      m${r} = mNew;
+${onlineSoftmaxBlock(r, 't0', 'acc', quads)}      x${r} = prob;
     }
 `,
 )}${accumulateKeyRows('V', 'baseV', 'p.Ev', 'acc', rows, quads, SG, block)}  }
