@@ -80,26 +80,38 @@ const params = new ParamLayout({
   sM: 'list',
 });
 
-function forwardShader({ e4, ev4, rank, attrs }: Variant): string {
-  const causal = attrs.isCausal;
+/**
+ * Parameters, bindings (and `helpers`), then the entry point up to the batch's bases: a workgroup of `groupSize`
+ * invocations owns query rows t0 … t0 + rows − 1 of batch `batch`; `index` declares the invocation's builtin.
+ */
+function entry({ rank, attrs }: Variant, groupSize: number, rows: number, index: string, helpers = ''): string {
   return (
     params.wgsl() +
     bindings([['Q', 'f32'], ['K', 'f32'], ['V', 'f32'], ...maskBinding(attrs.mask)], [['O', 'f32']]) +
     F32_MATH +
+    helpers +
     `
-
-@compute @workgroup_size(${ROWS_PER_GROUP})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+@compute @workgroup_size(${groupSize})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, ${index}) {
   let flat = wid.y * nwg.x + wid.x;
   if (flat >= p.batches * p.rowBlocks) { return; }
   let batch = flat / p.rowBlocks;
-  let t0 = (flat % p.rowBlocks) * ${ROWS_PER_GROUP}u;
+  let t0 = (flat % p.rowBlocks) * ${rows}u;
 ${offsetsWgsl(rank, 'batch', 'p.shape', [
   { name: 'baseQ', init: 'p.offQ', strides: 'p.sQ' },
   { name: 'baseK', init: 'p.offK', strides: 'p.sK' },
   { name: 'baseV', init: 'p.offV', strides: 'p.sV' },
   { name: 'baseM', init: 'p.offM', strides: 'p.sM' },
-])}
+])}`
+  );
+}
+
+function forwardShader(v: Variant): string {
+  const { e4, ev4, attrs } = v;
+  const causal = attrs.isCausal;
+  return (
+    entry(v, ROWS_PER_GROUP, ROWS_PER_GROUP, '@builtin(local_invocation_index) lid: u32') +
+    `
   let row = t0 + lid;
   let t = min(row, p.L - 1u);
 ${loadRow('q', e4, 'Q', 'baseQ + t * p.E', 'p.E', ' * p.scale')}${zeros('acc', ev4)}  var m = -inf_f32();
@@ -130,30 +142,16 @@ ${storeRow('O', 'acc', ev4, '(batch * p.L + row) * p.Ev', 'p.Ev', 'inv')}  }
 }
 
 /** The 'subgroup' schedule for subgroups of SG lanes, each holding `quads` vec4s of every output row (see the top). */
-function subgroupForwardShader({ rank, attrs }: Variant, SG: number, quads: number): string {
+function subgroupForwardShader(v: Variant, SG: number, quads: number): string {
+  const { attrs } = v;
   const rows = ROW_SLOTS * SG;
   const block = KEYS_PER_LANE * SG;
   const perRow = (body: (r: number) => string) => unroll(rows, body);
   const perQuad = (body: (j: number) => string) => unroll(quads, body);
   return (
     'enable subgroups;\n' +
-    params.wgsl() +
-    bindings([['Q', 'f32'], ['K', 'f32'], ['V', 'f32'], ...maskBinding(attrs.mask)], [['O', 'f32']]) +
-    F32_MATH +
-    maskedFunction(attrs) +
+    entry(v, SG, rows, '@builtin(subgroup_invocation_id) lane: u32', maskedFunction(attrs)) +
     `
-@compute @workgroup_size(${SG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
-  let flat = wid.y * nwg.x + wid.x;
-  if (flat >= p.batches * p.rowBlocks) { return; }
-  let batch = flat / p.rowBlocks;
-  let t0 = (flat % p.rowBlocks) * ${rows}u;
-${offsetsWgsl(rank, 'batch', 'p.shape', [
-  { name: 'baseQ', init: 'p.offQ', strides: 'p.sQ' },
-  { name: 'baseK', init: 'p.offK', strides: 'p.sK' },
-  { name: 'baseV', init: 'p.offV', strides: 'p.sV' },
-  { name: 'baseM', init: 'p.offM', strides: 'p.sM' },
-])}
   // This lane loads query row t0 + i·SG + lane for the others (rows past the end load the last row, and store
   // nothing), and reads and writes output columns cols<j>.
 ${unroll(ROW_SLOTS, (i) => `  let qAt${i} = baseQ + min(t0 + ${i * SG}u + lane, p.L - 1u) * p.E;\n`)}${laneColumns('cols', quads, SG, 'p.Ev')}${perRow((r) => `  var m${r} = -inf_f32();\n  var l${r} = 0.0;\n${zeros(`acc${r}_`, quads)}`)}  // Causal: no query of this workgroup sees a key past its last row.
